@@ -1,0 +1,132 @@
+//! The operator's side of the command line: talks to a running host's API.
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+/// A client of one host's API.
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+/// A command's `(retval, stdout, stderr)`.
+pub struct Output {
+    /// ceph's return value: 0 or a negative errno.
+    pub retval: i32,
+    /// Standard output text.
+    pub stdout: String,
+    /// Standard error text.
+    pub stderr: String,
+}
+
+impl Client {
+    /// A client for the host at `base` (`http://127.0.0.1:7000`).
+    pub fn new(base: &str) -> Self {
+        Client {
+            base: base.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value> {
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the wasm-mgr host at {}", self.base))?;
+        let status = resp.status();
+        let body: Value = resp.json().await.context("reading the host's answer")?;
+        if !status.is_success() {
+            let msg = body["error"].as_str().unwrap_or("request failed");
+            let usage = body["usage"]
+                .as_array()
+                .map(|u| {
+                    u.iter()
+                        .filter_map(Value::as_str)
+                        .map(|s| format!("\n  {s}"))
+                        .collect::<String>()
+                })
+                .unwrap_or_default();
+            if usage.is_empty() {
+                bail!("{msg} (HTTP {status})");
+            }
+            bail!("{msg}\ncommands:{usage}");
+        }
+        Ok(body)
+    }
+
+    /// `GET /api/modules`.
+    pub async fn modules(&self) -> Result<Value> {
+        self.send(self.http.get(format!("{}/api/modules", self.base)))
+            .await
+    }
+
+    /// Runs a module command given as words.
+    pub async fn module_command(&self, module: &str, words: &[String]) -> Result<Output> {
+        let url = format!("{}/api/modules/{module}/command", self.base);
+        let v = self
+            .send(self.http.post(url).json(&json!({ "words": words })))
+            .await?;
+        Ok(output(&v))
+    }
+
+    /// Runs a cluster command given as words (`osd down 3`).
+    pub async fn ceph(&self, words: &[String]) -> Result<Output> {
+        let url = format!("{}/api/ceph", self.base);
+        let v = self
+            .send(self.http.post(url).json(&json!({ "words": words })))
+            .await?;
+        Ok(output(&v))
+    }
+}
+
+fn output(v: &Value) -> Output {
+    Output {
+        retval: v["retval"].as_i64().unwrap_or(-5) as i32,
+        stdout: v["stdout"].as_str().unwrap_or("").to_string(),
+        stderr: v["stderr"].as_str().unwrap_or("").to_string(),
+    }
+}
+
+/// `module ls` as a table.
+pub fn module_table(rows: &Value) -> String {
+    let mut lines = vec![[
+        "NAME".to_string(),
+        "VERSION".into(),
+        "STATE".into(),
+        "RESTARTS".into(),
+        "LAST ERROR".into(),
+    ]];
+    for r in rows.as_array().into_iter().flatten() {
+        let text = |k: &str| r[k].as_str().unwrap_or("").to_string();
+        let mut err = text("last_error");
+        if err.len() > 100 {
+            err.truncate(97);
+            err.push_str("...");
+        }
+        lines.push([
+            text("name"),
+            text("version"),
+            text("state"),
+            r["restarts"]
+                .as_u64()
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+            err.replace('\n', " "),
+        ]);
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0))
+        .collect();
+    lines
+        .iter()
+        .map(|l| {
+            let cells: Vec<String> = l
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            cells.join("  ").trim_end().to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

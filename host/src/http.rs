@@ -1,0 +1,247 @@
+//! The host's HTTP API (axum): module list and commands, cluster commands and
+//! maps, and `/modules/<name>/...` routed to each module's `handle-http`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::command::{Signature, words_to_command};
+use crate::runtime::Runtime;
+use crate::runtime::bindings::ceph::mgr::types::{CommandResult, HttpRequest};
+use crate::runtime::module::CallError;
+use crate::source::sim;
+
+/// Largest request body accepted, API or module route.
+pub const MAX_BODY: usize = 4 << 20;
+/// How long a module has to answer an API command or an HTTP request.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+struct Api {
+    runtime: Arc<Runtime>,
+    sim_signatures: Arc<Vec<Signature>>,
+}
+
+/// The router for the whole API.
+pub fn router(runtime: Arc<Runtime>) -> Router {
+    let sim_signatures = sim::command_signatures()
+        .iter()
+        .filter_map(|s| Signature::parse(s).ok())
+        .collect();
+    let api = Api {
+        runtime,
+        sim_signatures: Arc::new(sim_signatures),
+    };
+    Router::new()
+        .route("/api/modules", get(list_modules))
+        .route("/api/modules/{name}", get(show_module))
+        .route("/api/modules/{name}/command", post(module_command))
+        .route("/api/ceph", post(ceph_command))
+        .route("/api/cluster/{name}", get(cluster_get))
+        .route("/modules/{name}", any(module_http))
+        .route("/modules/{name}/", any(module_http))
+        .route("/modules/{name}/{*rest}", any(module_http))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(api)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn call_error(e: CallError) -> Response {
+    let status = match e {
+        CallError::Trapped(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        CallError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+        CallError::NotRunning(_) | CallError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    error(status, e.to_string())
+}
+
+async fn list_modules(State(api): State<Api>) -> Response {
+    axum::Json(api.runtime.rows()).into_response()
+}
+
+async fn show_module(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    match api.runtime.services.registry.get(&name) {
+        Some(m) => {
+            let status = serde_json::to_value(m.status()).unwrap_or_default();
+            let commands: Vec<Value> = m
+                .info
+                .commands
+                .iter()
+                .map(|c| json!({"cmd": c.cmd, "desc": c.desc, "perm": c.perm}))
+                .collect();
+            axum::Json(json!({
+                "status": status,
+                "description": m.info.description,
+                "commands": commands,
+                "options": m.info.options.iter().map(|o| o.name.clone()).collect::<Vec<_>>(),
+                "http": m.info.http,
+            }))
+            .into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, format!("no module `{name}`")),
+    }
+}
+
+/// A command given as words (`["osd", "status", "--format", "json"]`) or as ceph's
+/// JSON dict, with optional input.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandBody {
+    #[serde(default)]
+    words: Option<Vec<String>>,
+    #[serde(default)]
+    command: Option<Value>,
+    #[serde(default)]
+    inbuf: String,
+}
+
+impl CommandBody {
+    fn dict(&self, sigs: &[Signature]) -> Result<Value, Response> {
+        match (&self.words, &self.command) {
+            (Some(words), None) => words_to_command(sigs, words).map_err(|e| {
+                let usage: Vec<String> = sigs.iter().map(|s| s.to_string()).collect();
+                (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(json!({"error": e, "usage": usage})),
+                )
+                    .into_response()
+            }),
+            (None, Some(dict)) if dict.get("prefix").and_then(Value::as_str).is_some() => {
+                Ok(dict.clone())
+            }
+            (None, Some(_)) => Err(error(
+                StatusCode::BAD_REQUEST,
+                "command must be a JSON object with a \"prefix\" string",
+            )),
+            _ => Err(error(
+                StatusCode::BAD_REQUEST,
+                "give exactly one of \"words\" or \"command\"",
+            )),
+        }
+    }
+}
+
+fn result_json(r: CommandResult) -> Response {
+    axum::Json(json!({"retval": r.retval, "stdout": r.stdout, "stderr": r.stderr})).into_response()
+}
+
+async fn module_command(
+    State(api): State<Api>,
+    Path(name): Path<String>,
+    body: Result<axum::Json<CommandBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let body = match body {
+        Ok(axum::Json(b)) => b,
+        Err(e) => return error(e.status(), e.body_text()),
+    };
+    let Some(module) = api.runtime.services.registry.get(&name) else {
+        return error(StatusCode::NOT_FOUND, format!("no module `{name}`"));
+    };
+    let dict = match body.dict(&module.signatures) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    if crate::command::find_by_prefix(&module.signatures, &dict).is_none() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("module `{name}` has no command `{}`", dict["prefix"]),
+        );
+    }
+    match module
+        .command(dict.to_string(), body.inbuf, CALL_TIMEOUT)
+        .await
+    {
+        Ok(r) => result_json(r),
+        Err(e) => call_error(e),
+    }
+}
+
+async fn ceph_command(
+    State(api): State<Api>,
+    body: Result<axum::Json<CommandBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let body = match body {
+        Ok(axum::Json(b)) => b,
+        Err(e) => return error(e.status(), e.body_text()),
+    };
+    let dict = match body.dict(&api.sim_signatures) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let out = api.runtime.services.sim.command(&dict, &body.inbuf).await;
+    result_json(out.into())
+}
+
+async fn cluster_get(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    match api.runtime.services.cluster.snapshot().get_json(&name) {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => error(StatusCode::NOT_FOUND, e.to_string()),
+    }
+}
+
+async fn module_http(State(api): State<Api>, request: Request) -> Response {
+    let path = request.uri().path().to_string();
+    let rest = path.strip_prefix("/modules/").unwrap_or("");
+    let (name, sub) = match rest.split_once('/') {
+        Some((n, s)) => (n.to_string(), format!("/{s}")),
+        None => (rest.to_string(), "/".to_string()),
+    };
+    let Some(module) = api.runtime.services.registry.get(&name) else {
+        return error(StatusCode::NOT_FOUND, format!("no module `{name}`"));
+    };
+    if !module.info.http {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("module `{name}` serves no HTTP"),
+        );
+    }
+    let (parts, body) = request.into_parts();
+    let body: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+    };
+    let request = HttpRequest {
+        method: parts.method.to_string(),
+        path: sub,
+        query: parts.uri.query().unwrap_or("").to_string(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect(),
+        body: body.to_vec(),
+    };
+    match module.http(request, CALL_TIMEOUT).await {
+        Ok(resp) => {
+            let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY);
+            let mut out = Response::new(Body::from(resp.body));
+            *out.status_mut() = status;
+            for (k, v) in resp.headers {
+                if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {
+                    out.headers_mut().append(k, v);
+                }
+            }
+            out
+        }
+        Err(e) => call_error(e),
+    }
+}

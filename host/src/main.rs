@@ -1,0 +1,200 @@
+//! The `wasm-mgr` command line: run a host, or talk to a running one.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use wasm_mgr::cli::{Client, module_table};
+use wasm_mgr::serve::{ServeOptions, start};
+use wasm_mgr::source::sim::SimConfig;
+
+/// A Ceph manager host whose modules are sandboxed WebAssembly components.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// API address of the host to talk to (for every command but `serve`).
+    #[arg(
+        long,
+        global = true,
+        env = "WASM_MGR_HOST",
+        default_value = "http://127.0.0.1:7000"
+    )]
+    host: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the host: load every component in the modules folder and serve the API.
+    Serve(Box<ServeArgs>),
+    /// Manage modules.
+    Module {
+        #[command(subcommand)]
+        action: ModuleAction,
+    },
+    /// Run a module command, ceph-style: `wasm-mgr command status osd status`.
+    Command {
+        /// Module name.
+        module: String,
+        /// The command's words (`--format json` passes through).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        words: Vec<String>,
+    },
+    /// Run a cluster command, as the `ceph` CLI: `wasm-mgr ceph osd down 3`.
+    Ceph {
+        /// The command's words.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        words: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModuleAction {
+    /// List modules with version, state, restarts and last error.
+    Ls {
+        /// `json` for the raw answer.
+        #[arg(long, default_value = "plain")]
+        format: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Folder of module components (`*.wasm`).
+    #[arg(long, default_value = "target/modules")]
+    modules: PathBuf,
+    /// Cluster source.
+    #[arg(long, default_value = "sim")]
+    cluster: String,
+    /// Configuration file (TOML).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// State folder: module store and compiled-component cache.
+    #[arg(long, default_value = ".state")]
+    state_dir: PathBuf,
+    /// API listen address.
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    http: SocketAddr,
+    /// Seed of the simulated cluster.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Monitors in the simulated cluster.
+    #[arg(long, default_value_t = 3)]
+    mons: u32,
+    /// Hosts in the simulated cluster.
+    #[arg(long, default_value_t = 4)]
+    hosts: u32,
+    /// OSDs in the simulated cluster.
+    #[arg(long, default_value_t = 12)]
+    osds: u32,
+    /// Pools in the simulated cluster.
+    #[arg(long, default_value_t = 3)]
+    pools: u32,
+    /// Total PGs (default: about 100 per OSD).
+    #[arg(long)]
+    pgs: Option<u64>,
+    /// CephFS file systems.
+    #[arg(long, default_value_t = 1)]
+    filesystems: u32,
+    /// How often the simulated cluster moves, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    tick_ms: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting tokio: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let client = Client::new(&cli.host);
+    match cli.command {
+        Command::Serve(args) => {
+            let sim = SimConfig {
+                seed: args.seed,
+                mons: args.mons,
+                hosts: args.hosts,
+                osds: args.osds,
+                pools: args.pools,
+                pgs: args.pgs,
+                filesystems: args.filesystems,
+                tick: Duration::from_millis(args.tick_ms.max(1)),
+            };
+            let host = start(ServeOptions {
+                modules: args.modules,
+                cluster: args.cluster,
+                config: args.config,
+                state_dir: args.state_dir,
+                http: args.http,
+                sim,
+            })
+            .await?;
+            host.run_until_signal().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Module {
+            action: ModuleAction::Ls { format },
+        } => {
+            let rows = client.modules().await?;
+            if format == "json" {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!("{}", module_table(&rows));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Command { module, words } => {
+            let out = client.module_command(&module, &words).await?;
+            Ok(print_output(out))
+        }
+        Command::Ceph { words } => {
+            let out = client.ceph(&words).await?;
+            Ok(print_output(out))
+        }
+    }
+}
+
+/// Prints a command's output as the ceph CLI does and turns its retval into the
+/// exit code.
+fn print_output(out: wasm_mgr::cli::Output) -> ExitCode {
+    if !out.stdout.is_empty() {
+        print!("{}", out.stdout);
+        if !out.stdout.ends_with('\n') {
+            println!();
+        }
+    }
+    if !out.stderr.is_empty() {
+        eprintln!("{}", out.stderr.trim_end());
+    }
+    if out.retval == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(u8::try_from(out.retval.unsigned_abs().min(255)).unwrap_or(1))
+    }
+}

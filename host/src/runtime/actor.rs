@@ -1,0 +1,246 @@
+//! One module instance at work: the actor that owns its `Store`, runs `serve` as a
+//! long-lived guest task and turns notifications, commands and HTTP requests into
+//! concurrent guest calls on the same instance.
+
+use std::collections::VecDeque;
+use std::pin::pin;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::{Notify, mpsc, oneshot};
+use wasmtime::Store;
+
+use super::bindings::Module;
+use super::bindings::ceph::mgr::types::{CommandResult, HttpRequest, HttpResponse, Notification};
+use super::ctx::ModuleCtx;
+use crate::cluster::model::{Change, NotifyKind};
+
+/// Most notifications kept waiting for one module; past this the oldest are dropped.
+pub const MAILBOX_CAPACITY: usize = 256;
+
+/// A request into a module that expects an answer.
+pub enum Call {
+    /// `handle-command` with ceph's JSON command dict and input.
+    Command {
+        /// The JSON command dict.
+        command: String,
+        /// Input buffer.
+        inbuf: String,
+        /// Where the result goes.
+        reply: oneshot::Sender<wasmtime::Result<CommandResult>>,
+    },
+    /// `handle-http`.
+    Http {
+        /// The request.
+        request: HttpRequest,
+        /// Where the response goes.
+        reply: oneshot::Sender<wasmtime::Result<HttpResponse>>,
+    },
+}
+
+/// Pending notifications of one module. Map changes of one kind coalesce (only
+/// the newest matters: the module reads the map itself); log entries queue; the
+/// oldest are dropped past [`MAILBOX_CAPACITY`] and counted.
+#[derive(Default)]
+pub struct Mailbox {
+    pending: Mutex<VecDeque<Change>>,
+    ready: Notify,
+    coalesced: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl Mailbox {
+    /// Queues one change for the module.
+    pub fn push(&self, change: Change) {
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let same = (change.kind != NotifyKind::Clog)
+                .then(|| pending.iter_mut().find(|c| c.kind == change.kind))
+                .flatten();
+            match same {
+                Some(slot) => {
+                    *slot = change;
+                    self.coalesced.fetch_add(1, Ordering::Relaxed);
+                }
+                None => {
+                    pending.push_back(change);
+                    if pending.len() > MAILBOX_CAPACITY {
+                        pending.pop_front();
+                        self.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        self.ready.notify_one();
+    }
+
+    fn take_all(&self) -> Vec<Change> {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.drain(..).collect()
+    }
+
+    /// Notifications waiting now.
+    pub fn depth(&self) -> usize {
+        self.pending.lock().map(|p| p.len()).unwrap_or(0)
+    }
+
+    /// Notifications merged into a newer one of the same kind.
+    pub fn coalesced(&self) -> u64 {
+        self.coalesced.load(Ordering::Relaxed)
+    }
+
+    /// Notifications dropped because the mailbox was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// Counters an instance keeps for its module (they outlive restarts).
+#[derive(Default)]
+pub struct CallStats {
+    /// Notifies that ran to completion.
+    pub notifies: AtomicU64,
+    /// Commands answered.
+    pub commands: AtomicU64,
+    /// HTTP requests answered.
+    pub http: AtomicU64,
+}
+
+/// How an instance ended.
+pub enum Exit {
+    /// Asked to stop, and it did (or its grace period ran out).
+    Stopped,
+    /// The guest trapped or broke a limit.
+    Failed(wasmtime::Error),
+}
+
+/// Everything an instance run needs from its module.
+pub struct Inbox<'a> {
+    /// Requests with answers.
+    pub calls: &'a mut mpsc::Receiver<Call>,
+    /// Notifications.
+    pub mailbox: &'a Mailbox,
+    /// Resolves when the module must stop.
+    pub stop: &'a Notify,
+    /// How long `shutdown` and the end of `serve` may take.
+    pub grace: Duration,
+    /// Counters.
+    pub stats: &'a CallStats,
+    /// Sends the count of completed notifies after each one.
+    pub notified: &'a tokio::sync::watch::Sender<u64>,
+}
+
+type GuestTask<'a> = BoxFuture<'a, wasmtime::Result<()>>;
+
+/// Runs one instance until it is stopped or fails. `serve` runs for the whole
+/// life of the instance; every other call runs concurrently beside it.
+pub async fn run(mut store: Store<ModuleCtx>, module: Module, inbox: Inbox<'_>) -> Exit {
+    let shutdown = store.data().shutdown.clone();
+    let Inbox {
+        calls,
+        mailbox,
+        stop,
+        grace,
+        stats,
+        notified,
+    } = inbox;
+    let outcome = store
+        .run_concurrent(async |acc| -> wasmtime::Result<()> {
+            let module = &module;
+            let mut serve = pin!(module.call_serve(acc));
+            let mut serve_done = false;
+            let mut tasks: FuturesUnordered<GuestTask<'_>> = FuturesUnordered::new();
+            let mut deadline: Option<tokio::time::Instant> = None;
+            loop {
+                if deadline.is_some() && serve_done && tasks.is_empty() {
+                    return Ok(());
+                }
+                let stopping = deadline.is_some();
+                let grace_end = deadline.unwrap_or_else(tokio::time::Instant::now);
+                tokio::select! {
+                    result = &mut serve, if !serve_done => {
+                        serve_done = true;
+                        result?;
+                    }
+                    Some(result) = tasks.next(), if !tasks.is_empty() => result?,
+                    call = calls.recv(), if !stopping => match call {
+                        Some(call) => tasks.push(dispatch(module, acc, call, stats)),
+                        None => deadline = Some(tokio::time::Instant::now() + grace),
+                    },
+                    _ = mailbox.ready.notified(), if !stopping => {
+                        for change in mailbox.take_all() {
+                            tasks.push(Box::pin(async move {
+                                let n = Notification { kind: change.kind.into(), id: change.id };
+                                module.call_notify(acc, n).await?;
+                                let done = stats.notifies.fetch_add(1, Ordering::Relaxed) + 1;
+                                notified.send_replace(done);
+                                Ok(())
+                            }));
+                        }
+                    }
+                    _ = stop.notified(), if !stopping => {
+                        deadline = Some(tokio::time::Instant::now() + grace);
+                        shutdown.request();
+                        tasks.push(Box::pin(async move {
+                            module.func_shutdown().call_concurrent(acc, ()).await?;
+                            Ok(())
+                        }));
+                    }
+                    _ = tokio::time::sleep_until(grace_end), if stopping => {
+                        tracing::warn!("module did not stop within {grace:?}; dropping it");
+                        return Ok(());
+                    }
+                }
+            }
+        })
+        .await;
+    match outcome {
+        Ok(Ok(())) => Exit::Stopped,
+        Ok(Err(e)) | Err(e) => Exit::Failed(e),
+    }
+}
+
+fn dispatch<'a>(
+    module: &'a Module,
+    acc: &'a wasmtime::component::Accessor<ModuleCtx>,
+    call: Call,
+    stats: &'a CallStats,
+) -> GuestTask<'a> {
+    match call {
+        Call::Command {
+            command,
+            inbuf,
+            reply,
+        } => Box::pin(async move {
+            let result = module.call_handle_command(acc, command, inbuf).await;
+            stats.commands.fetch_add(1, Ordering::Relaxed);
+            answer(reply, result)
+        }),
+        Call::Http { request, reply } => Box::pin(async move {
+            let result = module.call_handle_http(acc, request).await;
+            stats.http.fetch_add(1, Ordering::Relaxed);
+            answer(reply, result)
+        }),
+    }
+}
+
+/// Sends a call's result to its caller and hands a trap back to the actor loop,
+/// which ends the instance.
+fn answer<R>(
+    reply: oneshot::Sender<wasmtime::Result<R>>,
+    result: wasmtime::Result<R>,
+) -> wasmtime::Result<()> {
+    match result {
+        Ok(value) => {
+            let _ = reply.send(Ok(value));
+            Ok(())
+        }
+        Err(trap) => {
+            let _ = reply.send(Err(wasmtime::format_err!("{trap:#}")));
+            Err(trap)
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! The wasmtime engine every module shares, and the on-disk cache of compiled
+//! components keyed by the content hash of the `.wasm` file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+
+/// How often the engine's epoch advances; a busy guest yields to the host at
+/// least this often.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Builds the engine: component-model async on, epoch interruption on, and a
+/// background thread that advances the epoch every [`EPOCH_TICK`].
+pub fn new_engine() -> Result<wasmtime::Engine> {
+    let mut config = wasmtime::Config::new();
+    config
+        .wasm_component_model_async(true)
+        .concurrency_support(true)
+        .epoch_interruption(true);
+    let engine = wasmtime::Engine::new(&config)
+        .map_err(|e| anyhow::anyhow!("creating the wasmtime engine: {e:#}"))?;
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("wasm-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .context("starting the epoch thread")?;
+    Ok(engine)
+}
+
+/// Compiled components on disk, one file per content hash.
+pub struct CompileCache {
+    dir: PathBuf,
+}
+
+/// Where a compiled component came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Loaded from the cache without compiling.
+    Hit,
+    /// Compiled now (and stored).
+    Compiled,
+}
+
+impl CompileCache {
+    /// A cache in `dir` (created if missing).
+    pub fn new(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating compile cache {}", dir.display()))?;
+        Ok(CompileCache {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Compiles `bytes` as a component, or loads it from the cache when the same
+    /// bytes were compiled before by a compatible engine.
+    pub fn component(
+        &self,
+        engine: &wasmtime::Engine,
+        bytes: &[u8],
+    ) -> Result<(Component, CacheOutcome)> {
+        let hash = hex::encode(Sha256::digest(bytes));
+        let path = self.dir.join(format!("{hash}.cwasm"));
+        if path.exists() {
+            // SAFETY: the file was written by `Component::serialize` of this host
+            // into its own state folder; wasmtime checks the engine version and
+            // configuration in the header and refuses a mismatch, which then falls
+            // back to compiling below.
+            match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(component) => return Ok((component, CacheOutcome::Hit)),
+                Err(e) => tracing::debug!("stale compile cache {}: {e}", path.display()),
+            }
+        }
+        let component = Component::new(engine, bytes).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        match component.serialize() {
+            Ok(compiled) => {
+                let tmp = self.dir.join(format!("{hash}.tmp{}", std::process::id()));
+                let stored =
+                    std::fs::write(&tmp, compiled).and_then(|()| std::fs::rename(&tmp, &path));
+                if let Err(e) = stored {
+                    tracing::warn!("could not cache compiled component: {e}");
+                    let _ = std::fs::remove_file(&tmp);
+                }
+            }
+            Err(e) => tracing::warn!("could not serialise compiled component: {e}"),
+        }
+        Ok((component, CacheOutcome::Compiled))
+    }
+}

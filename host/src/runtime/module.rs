@@ -1,0 +1,416 @@
+//! A loaded module as the rest of the host sees it: its description, its state,
+//! the queues into it, and the supervisor task that runs (and re-runs) its
+//! instances.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+
+use super::actor::{self, Call, CallStats, Exit, Inbox, Mailbox};
+use super::bindings::ceph::mgr::types::{CommandResult, HttpRequest, HttpResponse, ModuleInfo};
+use super::bindings::{Module, ModulePre};
+use super::ctx::ModuleCtx;
+use super::{Runtime, Services};
+use crate::cluster::model::{Change, HealthCheck, HealthStatus, NotifyKind};
+use crate::command::Signature;
+use crate::config::ResolvedOptions;
+
+/// Most requests queued for one module before callers are told it is busy.
+pub const CALL_QUEUE: usize = 64;
+/// Failures in a row after which a module stays down until an operator acts.
+pub const MAX_RESTARTS: u32 = 5;
+/// First restart delay; doubles with each failure in a row.
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// A module that ran this long since its last restart is healthy again.
+pub const HEALTHY_AFTER: Duration = Duration::from_secs(60);
+/// Default time `shutdown` and the end of `serve` may take.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
+/// Life-cycle state of a module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Being instantiated.
+    Starting,
+    /// Its instance runs.
+    Running,
+    /// Its instance failed; it restarts after a back-off.
+    Restarting,
+    /// Failed too often, or could not be loaded; waits for an operator.
+    Failed,
+    /// Stopped on request.
+    Stopped,
+}
+
+/// What `module ls` and `GET /api/modules` show of one module.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModuleStatus {
+    /// Module name.
+    pub name: String,
+    /// Version from `describe`.
+    pub version: String,
+    /// Life-cycle state.
+    pub state: State,
+    /// Instances started after a failure.
+    pub restarts: u32,
+    /// Why it last failed, if it did.
+    pub last_error: Option<String>,
+    /// The component file.
+    pub path: String,
+    /// Notifications waiting.
+    pub notify_queue: usize,
+    /// Notifications merged into newer ones.
+    pub notify_coalesced: u64,
+    /// Notifications dropped (mailbox full).
+    pub notify_dropped: u64,
+    /// Notifies that ran.
+    pub notifies: u64,
+    /// Commands answered.
+    pub commands: u64,
+    /// HTTP requests answered.
+    pub http_requests: u64,
+}
+
+/// Why a call into a module got no answer.
+#[derive(Debug)]
+pub enum CallError {
+    /// The module is not running (stopped, failed, restarting).
+    NotRunning(String),
+    /// Its queue is full.
+    Busy,
+    /// No answer within the time limit.
+    Timeout(Duration),
+    /// The instance trapped while answering.
+    Trapped(String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::NotRunning(why) => write!(f, "module is not running: {why}"),
+            CallError::Busy => f.write_str("module is busy (request queue full)"),
+            CallError::Timeout(t) => write!(f, "module did not answer within {t:?}"),
+            CallError::Trapped(e) => write!(f, "module failed while answering: {e}"),
+        }
+    }
+}
+
+struct Life {
+    state: State,
+    restarts: u32,
+    failures_in_row: u32,
+    last_error: Option<String>,
+}
+
+/// A loaded module.
+pub struct ModuleHandle {
+    /// Module name (from `describe`).
+    pub name: String,
+    /// The component file it came from.
+    pub path: PathBuf,
+    /// What `describe` returned.
+    pub info: ModuleInfo,
+    /// Its commands, parsed.
+    pub signatures: Vec<Signature>,
+    wants: HashSet<NotifyKind>,
+    mailbox: Mailbox,
+    calls: mpsc::Sender<Call>,
+    stop: Notify,
+    stats: CallStats,
+    notified: watch::Sender<u64>,
+    life: Mutex<Life>,
+    stopped: watch::Sender<bool>,
+}
+
+/// What the supervisor needs to start new instances of a module.
+pub struct Blueprint {
+    /// The pre-linked component.
+    pub pre: ModulePre<ModuleCtx>,
+    /// Checked option values.
+    pub options: Arc<ResolvedOptions>,
+}
+
+impl ModuleHandle {
+    /// Creates the handle and starts the supervisor with a first, already
+    /// instantiated and described instance.
+    pub fn start(
+        runtime: Arc<Runtime>,
+        path: PathBuf,
+        info: ModuleInfo,
+        signatures: Vec<Signature>,
+        blueprint: Blueprint,
+        first: (wasmtime::Store<ModuleCtx>, Module),
+    ) -> Arc<ModuleHandle> {
+        let (tx, rx) = mpsc::channel(CALL_QUEUE);
+        let wants = info.notify.iter().map(|k| NotifyKind::from(*k)).collect();
+        let handle = Arc::new(ModuleHandle {
+            name: info.name.clone(),
+            path,
+            info,
+            signatures,
+            wants,
+            mailbox: Mailbox::default(),
+            calls: tx,
+            stop: Notify::new(),
+            stats: CallStats::default(),
+            notified: watch::channel(0).0,
+            life: Mutex::new(Life {
+                state: State::Starting,
+                restarts: 0,
+                failures_in_row: 0,
+                last_error: None,
+            }),
+            stopped: watch::channel(false).0,
+        });
+        tokio::spawn(supervise(runtime, handle.clone(), blueprint, first, rx));
+        handle
+    }
+
+    /// Queues a change if the module asked for its kind.
+    pub fn notify(&self, change: &Change) {
+        if self.wants.contains(&change.kind) {
+            self.mailbox.push(change.clone());
+        }
+    }
+
+    /// Runs one of the module's commands (ceph's JSON dict) and waits up to `timeout`.
+    pub async fn command(
+        &self,
+        command: String,
+        inbuf: String,
+        timeout: Duration,
+    ) -> Result<CommandResult, CallError> {
+        let (reply, rx) = oneshot::channel();
+        self.call(
+            Call::Command {
+                command,
+                inbuf,
+                reply,
+            },
+            rx,
+            timeout,
+        )
+        .await
+    }
+
+    /// Passes an HTTP request to the module and waits up to `timeout`.
+    pub async fn http(
+        &self,
+        request: HttpRequest,
+        timeout: Duration,
+    ) -> Result<HttpResponse, CallError> {
+        let (reply, rx) = oneshot::channel();
+        self.call(Call::Http { request, reply }, rx, timeout).await
+    }
+
+    async fn call<R>(
+        &self,
+        call: Call,
+        rx: oneshot::Receiver<wasmtime::Result<R>>,
+        timeout: Duration,
+    ) -> Result<R, CallError> {
+        let state = self.state();
+        if state != State::Running {
+            let why = self
+                .life()
+                .last_error
+                .clone()
+                .unwrap_or_else(|| format!("{state:?}").to_lowercase());
+            return Err(CallError::NotRunning(why));
+        }
+        self.calls.try_send(call).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => CallError::Busy,
+            mpsc::error::TrySendError::Closed(_) => CallError::NotRunning("stopped".into()),
+        })?;
+        match tokio::time::timeout(timeout, rx).await {
+            Err(_) => Err(CallError::Timeout(timeout)),
+            Ok(Err(_)) => Err(CallError::NotRunning(
+                "its instance ended before answering".into(),
+            )),
+            Ok(Ok(Err(trap))) => Err(CallError::Trapped(format!("{trap:#}"))),
+            Ok(Ok(Ok(value))) => Ok(value),
+        }
+    }
+
+    /// Asks the module to shut down and waits until its supervisor is done.
+    pub async fn stop(&self) {
+        self.stop.notify_one();
+        let mut stopped = self.stopped.subscribe();
+        let _ = stopped.wait_for(|s| *s).await;
+    }
+
+    /// Current life-cycle state.
+    pub fn state(&self) -> State {
+        self.life().state
+    }
+
+    /// A count that goes up each time a notify completes (for waiting on delivery).
+    pub fn notify_completions(&self) -> watch::Receiver<u64> {
+        self.notified.subscribe()
+    }
+
+    /// What `module ls` shows.
+    pub fn status(&self) -> ModuleStatus {
+        let life = self.life();
+        ModuleStatus {
+            name: self.name.clone(),
+            version: self.info.version.clone(),
+            state: life.state,
+            restarts: life.restarts,
+            last_error: life.last_error.clone(),
+            path: self.path.display().to_string(),
+            notify_queue: self.mailbox.depth(),
+            notify_coalesced: self.mailbox.coalesced(),
+            notify_dropped: self.mailbox.dropped(),
+            notifies: self.stats.notifies.load(Ordering::Relaxed),
+            commands: self.stats.commands.load(Ordering::Relaxed),
+            http_requests: self.stats.http.load(Ordering::Relaxed),
+        }
+    }
+
+    fn life(&self) -> std::sync::MutexGuard<'_, Life> {
+        self.life.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_state(&self, services: &Services, state: State, error: Option<String>) {
+        {
+            let mut life = self.life();
+            life.state = state;
+            if error.is_some() {
+                life.last_error = error;
+            }
+        }
+        services.report_module_health();
+    }
+
+    /// The `MGR_MODULE_ERROR` detail line for this module, if it is down by failure.
+    pub fn failure_detail(&self) -> Option<String> {
+        let life = self.life();
+        match life.state {
+            State::Failed | State::Restarting => Some(format!(
+                "Module '{}' has failed: {}",
+                self.name,
+                life.last_error.as_deref().unwrap_or("unknown error")
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Runs instances of a module until it is stopped: restarts a failed instance
+/// after an exponential back-off, and gives up after [`MAX_RESTARTS`] failures
+/// in a row.
+async fn supervise(
+    runtime: Arc<Runtime>,
+    handle: Arc<ModuleHandle>,
+    blueprint: Blueprint,
+    first: (wasmtime::Store<ModuleCtx>, Module),
+    mut calls: mpsc::Receiver<Call>,
+) {
+    let services = runtime.services.clone();
+    let mut next = Some(first);
+    loop {
+        let (store, module) = match next.take() {
+            Some(instance) => instance,
+            None => match runtime
+                .instantiate(&handle.name, &blueprint.pre, blueprint.options.clone())
+                .await
+            {
+                Ok(instance) => instance,
+                Err(e) => {
+                    if !backoff(&services, &handle, format!("{e:#}")).await {
+                        break;
+                    }
+                    continue;
+                }
+            },
+        };
+        handle.set_state(&services, State::Running, None);
+        let started = Instant::now();
+        let exit = actor::run(
+            store,
+            module,
+            Inbox {
+                calls: &mut calls,
+                mailbox: &handle.mailbox,
+                stop: &handle.stop,
+                grace: DEFAULT_GRACE,
+                stats: &handle.stats,
+                notified: &handle.notified,
+            },
+        )
+        .await;
+        match exit {
+            Exit::Stopped => {
+                handle.set_state(&services, State::Stopped, None);
+                break;
+            }
+            Exit::Failed(e) => {
+                let reason = format!("{e:#}");
+                tracing::error!(module = %handle.name, "instance failed: {reason}");
+                if started.elapsed() > HEALTHY_AFTER {
+                    handle.life().failures_in_row = 0;
+                }
+                if !backoff(&services, &handle, reason).await {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = handle.stopped.send(true);
+}
+
+/// Records a failure and waits before the next attempt. False when the module
+/// must stay down (too many failures, or stopped meanwhile).
+async fn backoff(services: &Services, handle: &ModuleHandle, reason: String) -> bool {
+    let failures = {
+        let mut life = handle.life();
+        life.failures_in_row += 1;
+        life.failures_in_row
+    };
+    if failures > MAX_RESTARTS {
+        tracing::error!(
+            module = %handle.name,
+            "failed {failures} times in a row; staying down until an operator acts"
+        );
+        handle.set_state(services, State::Failed, Some(reason));
+        return false;
+    }
+    let delay = FIRST_BACKOFF * 2u32.pow(failures - 1);
+    tracing::warn!(module = %handle.name, "restarting in {delay:?}");
+    handle.set_state(services, State::Restarting, Some(reason));
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => {
+            handle.life().restarts += 1;
+            true
+        }
+        _ = handle.stop.notified() => {
+            handle.set_state(services, State::Stopped, None);
+            false
+        }
+    }
+}
+
+/// The `MGR_MODULE_ERROR` check for every module down by failure, if any.
+pub fn module_error_check(details: Vec<String>) -> Option<HealthCheck> {
+    if details.is_empty() {
+        return None;
+    }
+    let count = details.len() as u64;
+    Some(HealthCheck {
+        code: "MGR_MODULE_ERROR".into(),
+        severity: HealthStatus::Err,
+        summary: if count == 1 {
+            details[0].clone()
+        } else {
+            format!("{count} mgr modules have failed")
+        },
+        detail: details,
+        count,
+    })
+}

@@ -1,0 +1,99 @@
+//! `wasm-mgr serve`: assemble the cluster source, the store, the runtime and the
+//! HTTP API, load the modules and run until interrupted.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cluster::Cluster;
+use crate::config::Config;
+use crate::runtime::{Registry, Runtime, Services, fan_out};
+use crate::source::sim::{self, SimConfig};
+use crate::store::Store;
+
+/// Everything `serve` needs.
+pub struct ServeOptions {
+    /// Folder of module components.
+    pub modules: PathBuf,
+    /// `sim` (the only source so far).
+    pub cluster: String,
+    /// Configuration file.
+    pub config: Option<PathBuf>,
+    /// State folder (store, compile cache).
+    pub state_dir: PathBuf,
+    /// API listen address.
+    pub http: SocketAddr,
+    /// The simulated cluster's shape.
+    pub sim: SimConfig,
+}
+
+/// A running host: its runtime, and the address its API listens on.
+pub struct Host {
+    /// The module runtime.
+    pub runtime: Arc<Runtime>,
+    /// Where the API listens.
+    pub addr: SocketAddr,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Builds the host and loads the modules; the API is listening when this returns.
+pub async fn start(opts: ServeOptions) -> Result<Host> {
+    if opts.cluster != "sim" {
+        bail!(
+            "unknown cluster source `{}`: this build knows `sim`",
+            opts.cluster
+        );
+    }
+    let config = match &opts.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    std::fs::create_dir_all(&opts.state_dir)
+        .with_context(|| format!("creating state folder {}", opts.state_dir.display()))?;
+    let store = Store::open(&opts.state_dir.join("modules.redb"))?;
+    let mgr_id = config.host.mgr_id.clone().unwrap_or_else(|| "x".into());
+    let cluster = Cluster::new(&sim::fsid_for_seed(opts.sim.seed));
+    let sim = sim::start(opts.sim, cluster.clone()).context("starting the simulated cluster")?;
+    let services = Arc::new(Services {
+        cluster,
+        store: Arc::new(store),
+        sim,
+        mgr_id,
+        registry: Registry::default(),
+    });
+    let runtime = Runtime::new(services.clone(), config, &opts.state_dir.join("compiled"))?;
+    tokio::spawn(fan_out(services.clone()));
+    runtime.load_dir(&opts.modules).await?;
+
+    let listener = tokio::net::TcpListener::bind(opts.http)
+        .await
+        .with_context(|| format!("listening on {}", opts.http))?;
+    let addr = listener.local_addr()?;
+    let app = crate::http::router(runtime.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    tracing::info!("wasm-mgr API on http://{addr}");
+    Ok(Host {
+        runtime,
+        addr,
+        server,
+    })
+}
+
+impl Host {
+    /// Runs until Ctrl-C or SIGTERM, then stops every module.
+    pub async fn run_until_signal(self) -> Result<()> {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+            r = self.server => {
+                r.context("API server task")?.context("API server")?;
+            }
+        }
+        tracing::info!("stopping modules");
+        self.runtime.stop_all().await;
+        Ok(())
+    }
+}
