@@ -1,0 +1,274 @@
+//! `probe`: a test module for the host's integration tests. It records what the host
+//! does to it (notifications, serve iterations) and exposes every service through
+//! commands with JSON answers.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wasm_mgr_sdk::{
+    Command, CommandResult, HealthCheck, HttpRequest, HttpResponse, Module, ModuleInfo,
+    ModuleOption, Notification, NotifyKind, OptionValue, cluster, errno, export_module, health,
+    mgr_warn, options, sleep, store,
+};
+
+/// Notifications kept in memory; older ones are dropped.
+const MAX_NOTIFIES: usize = 1000;
+
+/// Store key counting how often `serve` started, across restarts.
+const SERVE_STARTS_KEY: &str = "serve_starts";
+
+/// One notification as the probe saw it.
+struct NotifyRecord {
+    kind: NotifyKind,
+    id: String,
+    /// OSD map epoch read through `cluster.epochs()` when the notification arrived.
+    osd_map_epoch: u64,
+    /// Whether `serve` was waiting in `sleep` at that moment.
+    serve_sleeping: bool,
+}
+
+/// The module's in-memory state.
+#[derive(Default)]
+struct Probe {
+    notifies: RefCell<VecDeque<NotifyRecord>>,
+    iterations: Cell<u64>,
+    sleeping: Cell<bool>,
+}
+
+impl Probe {
+    fn notifies_json(&self) -> Value {
+        let records = self.notifies.borrow();
+        let list: Vec<Value> = records
+            .iter()
+            .map(|r| {
+                json!({
+                    "kind": r.kind.as_str(),
+                    "id": r.id,
+                    "osd_map_epoch": r.osd_map_epoch,
+                    "serve_sleeping": r.serve_sleeping,
+                })
+            })
+            .collect();
+        Value::Array(list)
+    }
+
+    fn serve_json(&self) -> Value {
+        json!({
+            "starts": serve_starts(),
+            "iterations": self.iterations.get(),
+            "sleeping": self.sleeping.get(),
+        })
+    }
+}
+
+/// How often `serve` started, as kept in the store.
+fn serve_starts() -> u64 {
+    match store::get(SERVE_STARTS_KEY) {
+        Ok(value) => value.and_then(|v| v.parse().ok()).unwrap_or(0),
+        Err(e) => {
+            mgr_warn!("reading {SERVE_STARTS_KEY}: {e}");
+            0
+        }
+    }
+}
+
+fn option_json(value: Option<OptionValue>) -> Value {
+    match value {
+        None => Value::Null,
+        Some(OptionValue::Str(s)) => json!(s),
+        Some(OptionValue::Int(i)) => json!(i),
+        Some(OptionValue::Float(f)) => json!(f),
+        Some(OptionValue::Bool(b)) => json!(b),
+    }
+}
+
+fn epochs_json() -> Value {
+    let e = cluster::epochs();
+    json!({
+        "mon_map": e.mon_map,
+        "osd_map": e.osd_map,
+        "fs_map": e.fs_map,
+        "mgr_map": e.mgr_map,
+        "pg_summary": e.pg_summary,
+        "health": e.health,
+        "service_map": e.service_map,
+    })
+}
+
+/// A required string argument, or -EINVAL.
+fn required<'a>(command: &'a Command, name: &str) -> Result<&'a str, CommandResult> {
+    command
+        .str_arg(name)
+        .ok_or_else(|| CommandResult::error(errno::EINVAL, format!("missing argument {name}")))
+}
+
+impl Probe {
+    /// Serve one command: `Ok` is the JSON answer.
+    fn run(&self, command: &Command) -> Result<Value, CommandResult> {
+        match command.prefix() {
+            "probe notifies" => Ok(self.notifies_json()),
+            "probe serve" => Ok(self.serve_json()),
+            "probe option" => {
+                let name = required(command, "name")?;
+                let value = options::get(name)?;
+                Ok(json!({ "name": name, "value": option_json(value) }))
+            }
+            "probe store set" => {
+                let key = required(command, "key")?;
+                store::set(key, required(command, "value")?)?;
+                Ok(json!({ "key": key }))
+            }
+            "probe store get" => {
+                let key = required(command, "key")?;
+                Ok(json!({ "key": key, "value": store::get(key)? }))
+            }
+            "probe store list" => {
+                let entries = store::list(command.str_arg("prefix").unwrap_or_default())?;
+                let map: serde_json::Map<String, Value> = entries
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect();
+                Ok(Value::Object(map))
+            }
+            "probe health raise" => {
+                let code = required(command, "code")?;
+                let message = required(command, "message")?;
+                health::set(vec![HealthCheck::warn(code, message).detail(message)])?;
+                Ok(json!({ "raised": code }))
+            }
+            "probe health clear" => {
+                health::clear()?;
+                Ok(json!({ "cleared": true }))
+            }
+            "probe epoch" => Ok(epochs_json()),
+            other => Err(CommandResult::error(
+                errno::EINVAL,
+                format!("unknown command: {other}"),
+            )),
+        }
+    }
+}
+
+impl Module for Probe {
+    fn describe(&self) -> ModuleInfo {
+        ModuleInfo::new("probe", env!("CARGO_PKG_VERSION"))
+            .description("Test module: records what the host does and exposes every service")
+            .option(
+                ModuleOption::int("serve-sleep-ms")
+                    .default(60_000)
+                    .min(1)
+                    .description("How long serve sleeps between iterations"),
+            )
+            .option(
+                ModuleOption::str("greeting")
+                    .default("hello")
+                    .description("Any text"),
+            )
+            .option(
+                ModuleOption::float("ratio")
+                    .default(0.5)
+                    .min(0)
+                    .max(1)
+                    .description("A number between 0 and 1"),
+            )
+            .option(
+                ModuleOption::bool("verbose")
+                    .default(false)
+                    .description("A flag"),
+            )
+            .command(
+                "probe notifies",
+                "Notifications received, oldest first",
+                "r",
+            )
+            .command(
+                "probe serve",
+                "Serve loop starts, iterations and whether it sleeps",
+                "r",
+            )
+            .command(
+                "probe option name=name,type=CephString",
+                "Typed value of an option",
+                "r",
+            )
+            .command(
+                "probe store set name=key,type=CephString name=value,type=CephString",
+                "Set a store key",
+                "rw",
+            )
+            .command(
+                "probe store get name=key,type=CephString",
+                "Read a store key",
+                "r",
+            )
+            .command(
+                "probe store list name=prefix,type=CephString,req=false",
+                "Store keys and values under a prefix",
+                "r",
+            )
+            .command(
+                "probe health raise name=code,type=CephString name=message,type=CephString",
+                "Raise a warning health check",
+                "rw",
+            )
+            .command(
+                "probe health clear",
+                "Clear the probe's health checks",
+                "rw",
+            )
+            .command("probe epoch", "Epoch of every map", "r")
+            .notify(&NotifyKind::ALL)
+            .http()
+    }
+
+    async fn serve(&self) {
+        if let Err(e) = store::set(SERVE_STARTS_KEY, &(serve_starts() + 1).to_string()) {
+            mgr_warn!("counting serve starts: {e}");
+        }
+        loop {
+            let ms = options::get_int("serve-sleep-ms").unwrap_or(60_000).max(1);
+            self.sleeping.set(true);
+            let slept = sleep(Duration::from_millis(ms.unsigned_abs())).await;
+            self.sleeping.set(false);
+            if !slept {
+                break;
+            }
+            self.iterations.set(self.iterations.get() + 1);
+        }
+    }
+
+    async fn notify(&self, notification: Notification) {
+        let record = NotifyRecord {
+            kind: notification.kind,
+            id: notification.id,
+            osd_map_epoch: cluster::epochs().osd_map,
+            serve_sleeping: self.sleeping.get(),
+        };
+        let mut records = self.notifies.borrow_mut();
+        if records.len() == MAX_NOTIFIES {
+            records.pop_front();
+        }
+        records.push_back(record);
+    }
+
+    async fn handle_command(&self, command: &Command, _inbuf: &str) -> CommandResult {
+        match self.run(command) {
+            Ok(value) => CommandResult::json(&value),
+            Err(failure) => failure,
+        }
+    }
+
+    async fn handle_http(&self, request: HttpRequest) -> HttpResponse {
+        if request.is_get("/notifies") {
+            HttpResponse::json(&self.notifies_json())
+        } else if request.is_get("/hello") {
+            HttpResponse::text("hello")
+        } else {
+            HttpResponse::not_found()
+        }
+    }
+}
+
+export_module!(Probe);
