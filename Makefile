@@ -1,0 +1,64 @@
+# wasm-mgr: build, run, test and benchmark. `make run` and `make test` are the
+# two commands a fresh machine needs; everything they need is installed here.
+
+CARGO        ?= cargo
+WASM_TARGET  := wasm32-wasip2
+MODULES      := selftest status
+TEST_MODULES := probe crasher
+OUT          := target/modules
+TEST_OUT     := target/test-modules
+WASM_DIR     := target/$(WASM_TARGET)/release
+
+.PHONY: all setup build build-host build-modules build-test-modules run test unit-test \
+        integration-test bench lint fmt clean-state
+
+all: build
+
+## Tools the build needs: the wasm32-wasip2 standard library.
+setup:
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+## The host binary and every shipped module, components in target/modules/.
+build: build-host build-modules
+
+build-host:
+	$(CARGO) build --release -p wasm-mgr
+
+build-modules: setup
+	$(CARGO) build --release --target $(WASM_TARGET) $(addprefix -p ,$(MODULES))
+	@mkdir -p $(OUT)
+	@for m in $(MODULES); do cp $(WASM_DIR)/$$m.wasm $(OUT)/$$m.wasm; done
+	@ls -l $(OUT)
+
+build-test-modules: setup
+	$(CARGO) build --release --target $(WASM_TARGET) $(addprefix -p ,$(TEST_MODULES))
+	@mkdir -p $(TEST_OUT)
+	@for m in $(TEST_MODULES); do cp $(WASM_DIR)/$$m.wasm $(TEST_OUT)/$$m.wasm; done
+
+## The host with the simulated cluster and the shipped modules, API on 127.0.0.1:7000.
+run: build
+	./target/release/wasm-mgr serve --modules $(OUT) --state-dir .state
+
+## Unit tests, then integration tests that run the real binary with real modules.
+test: build build-test-modules unit-test integration-test
+
+unit-test:
+	$(CARGO) test --release -p wasm-mgr
+
+integration-test:
+	$(CARGO) test --release -p wasm-mgr-tests -- --test-threads 2
+
+## Benchmarks: notify fan-out, instantiation, host RSS. Figures go to stdout.
+bench: build build-test-modules
+	$(CARGO) bench -p wasm-mgr --bench core
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --release -p wasm-mgr -p wasm-mgr-tests --all-targets -- -D warnings
+	$(CARGO) clippy --release --target $(WASM_TARGET) -p wasm-mgr-sdk $(addprefix -p ,$(MODULES) $(TEST_MODULES)) -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean-state:
+	rm -rf .state

@@ -1,0 +1,217 @@
+//! `make bench`: notify fan-out latency to 20 modules, instantiation from a cached
+//! compiled component, and host RSS with the shipped modules on the default sim.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use wasm_mgr::cluster::model::NotifyKind;
+use wasm_mgr::runtime::module::State;
+use wasm_mgr::serve::{ServeOptions, start};
+use wasm_mgr::source::sim::SimConfig;
+
+const FANOUT_MODULES: usize = 20;
+const FANOUT_ROUNDS: usize = 2000;
+const INSTANTIATIONS: usize = 500;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn report(what: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    println!(
+        "{what:<48} n={:<5} p50={:>9.3?} p99={:>9.3?} max={:>9.3?}",
+        samples.len(),
+        percentile(&samples, 0.50),
+        percentile(&samples, 0.99),
+        samples[samples.len() - 1]
+    );
+}
+
+fn main() -> Result<()> {
+    let probe = workspace().join("target/test-modules/probe.wasm");
+    if !probe.exists() {
+        bail!("{} missing: run `make build-test-modules`", probe.display());
+    }
+    println!("machine: {} cores, {}", num_cpus(), cpu_model());
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(fanout_and_instantiate(&probe))?;
+    rss()?;
+    Ok(())
+}
+
+async fn fanout_and_instantiate(probe: &Path) -> Result<()> {
+    let dir = tempdir()?;
+    std::fs::create_dir_all(dir.join("modules"))?;
+    let host = start(ServeOptions {
+        modules: dir.join("modules"),
+        cluster: "sim".into(),
+        config: None,
+        state_dir: dir.join("state"),
+        http: "127.0.0.1:0".parse()?,
+        sim: SimConfig {
+            // No background movement: only the bench's own changes notify.
+            tick: Duration::from_secs(3600),
+            ..SimConfig::default()
+        },
+    })
+    .await?;
+    let runtime = host.runtime.clone();
+
+    let mut handles = Vec::new();
+    for i in 0..FANOUT_MODULES {
+        let (h, _) = runtime
+            .load_file(probe, Some(&format!("probe-{i}")))
+            .await?;
+        handles.push(h);
+    }
+    for h in &handles {
+        while h.state() != State::Running {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    // Let the first notifies and serve loops settle.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut watchers: Vec<_> = handles.iter().map(|h| h.notify_completions()).collect();
+    let cluster = runtime.services.cluster.clone();
+    let mut samples = Vec::with_capacity(FANOUT_ROUNDS);
+    for _ in 0..FANOUT_ROUNDS {
+        let baseline: Vec<u64> = watchers
+            .iter_mut()
+            .map(|w| *w.borrow_and_update())
+            .collect();
+        let t0 = Instant::now();
+        cluster.notify(NotifyKind::OsdMap, "");
+        for (w, base) in watchers.iter_mut().zip(&baseline) {
+            w.wait_for(|n| *n > *base).await?;
+        }
+        samples.push(t0.elapsed());
+    }
+    report(
+        &format!("notify fan-out to {FANOUT_MODULES} modules"),
+        samples,
+    );
+
+    // Instantiation of a Rust module from the compiled-component cache.
+    let bytes = std::fs::read(probe)?;
+    let t0 = Instant::now();
+    let (pre, outcome) = runtime.prepare(&bytes)?;
+    println!(
+        "{:<48} {:?} ({outcome:?})",
+        "load compiled probe component from cache",
+        t0.elapsed()
+    );
+    let mut samples = Vec::with_capacity(INSTANTIATIONS);
+    for _ in 0..INSTANTIATIONS {
+        let t0 = Instant::now();
+        let instance = runtime
+            .instantiate("bench", &pre, Default::default())
+            .await?;
+        samples.push(t0.elapsed());
+        drop(instance);
+    }
+    report("instantiate a Rust module (cached compile)", samples);
+    runtime.stop_all().await;
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
+/// RSS of the real binary with the shipped modules on the default sim.
+fn rss() -> Result<()> {
+    let modules = workspace().join("target/modules");
+    let bin = workspace().join("target/release/wasm-mgr");
+    for (label, dir) in [("no modules", None), ("shipped modules", Some(&modules))] {
+        let state = tempdir()?;
+        let empty = state.join("empty");
+        std::fs::create_dir_all(&empty)?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut child = Command::new(&bin)
+            .arg("serve")
+            .arg("--modules")
+            .arg(dir.unwrap_or(&empty))
+            .arg("--state-dir")
+            .arg(state.join("state"))
+            .arg("--http")
+            .arg(format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting wasm-mgr")?;
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > Duration::from_secs(120) {
+                let _ = child.kill();
+                bail!("host did not start");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Let the modules run a few sim ticks.
+        std::thread::sleep(Duration::from_secs(5));
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .map(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .unwrap_or("0")
+                        .parse::<u64>()
+                        .unwrap_or(0)
+                })
+                .unwrap_or(0)
+        };
+        println!(
+            "{:<48} RSS={:.1} MiB (peak {:.1} MiB), threads={}",
+            format!("host RSS, default sim, {label}"),
+            field("VmRSS:") as f64 / 1024.0,
+            field("VmHWM:") as f64 / 1024.0,
+            field("Threads:")
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+        std::fs::remove_dir_all(&state).ok();
+    }
+    Ok(())
+}
+
+fn tempdir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "wasm-mgr-bench-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}

@@ -1,0 +1,289 @@
+//! Harness for the integration tests: starts the real `wasm-mgr` binary on a free
+//! loopback port with a private modules folder and state folder, and talks to it
+//! through its HTTP API.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+/// The workspace's `target/` folder.
+pub fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target")
+}
+
+/// A component built by the Makefile: shipped modules in `target/modules`, test
+/// modules in `target/test-modules`.
+pub fn component(name: &str) -> PathBuf {
+    let shipped = target_dir().join("modules").join(format!("{name}.wasm"));
+    if shipped.exists() {
+        return shipped;
+    }
+    let test = target_dir()
+        .join("test-modules")
+        .join(format!("{name}.wasm"));
+    assert!(
+        test.exists(),
+        "{name}.wasm not built: run `make build build-test-modules` first"
+    );
+    test
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+/// A running `wasm-mgr serve` with its own folders; killed when dropped.
+pub struct Host {
+    child: Option<Child>,
+    /// API base URL.
+    pub base: String,
+    /// Private folder holding `modules/`, `state/`, `config.toml` and `host.log`.
+    pub dir: tempfile::TempDir,
+    extra: Vec<String>,
+    client: reqwest::Client,
+}
+
+impl Host {
+    /// Starts a host serving the named components, with an optional config file
+    /// text and extra `serve` arguments; returns once its API answers.
+    pub async fn start(modules: &[&str], config: Option<&str>, extra: &[&str]) -> Result<Host> {
+        let dir = tempfile::tempdir()?;
+        std::fs::create_dir_all(dir.path().join("modules"))?;
+        for m in modules {
+            std::fs::copy(
+                component(m),
+                dir.path().join("modules").join(format!("{m}.wasm")),
+            )?;
+        }
+        if let Some(text) = config {
+            std::fs::write(dir.path().join("config.toml"), text)?;
+        }
+        let mut host = Host {
+            child: None,
+            base: String::new(),
+            dir,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()?,
+        };
+        host.spawn().await?;
+        Ok(host)
+    }
+
+    /// The modules folder the host serves.
+    pub fn modules_dir(&self) -> PathBuf {
+        self.dir.path().join("modules")
+    }
+
+    /// Everything the host logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("host.log")).unwrap_or_default()
+    }
+
+    async fn spawn(&mut self) -> Result<()> {
+        let port = free_port();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("host.log"))?;
+        let mut cmd = Command::new(target_dir().join("release/wasm-mgr"));
+        cmd.arg("serve")
+            .arg("--modules")
+            .arg(self.modules_dir())
+            .arg("--state-dir")
+            .arg(self.dir.path().join("state"))
+            .arg("--http")
+            .arg(format!("127.0.0.1:{port}"));
+        if self.dir.path().join("config.toml").exists() {
+            cmd.arg("--config").arg(self.dir.path().join("config.toml"));
+        }
+        cmd.args(&self.extra)
+            .env("RUST_LOG", "info,wasmtime=warn,cranelift=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log));
+        self.child = Some(cmd.spawn().context("starting target/release/wasm-mgr")?);
+        self.base = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(120) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                bail!("host exited with {status}:\n{}", self.log());
+            }
+            if self
+                .client
+                .get(self.url("/api/modules"))
+                .send()
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("host did not answer within 120 s:\n{}", self.log())
+    }
+
+    /// Stops the host gracefully (SIGTERM) and starts it again on the same folders.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.stop()?;
+        self.spawn().await
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn stop(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status()?;
+            let started = Instant::now();
+            while child.try_wait()?.is_none() {
+                if started.elapsed() > Duration::from_secs(30) {
+                    child.kill()?;
+                    bail!("host ignored SIGTERM for 30 s");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
+    }
+
+    /// Process id of the running host.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Absolute URL of an API path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GET a path; returns status and body text.
+    pub async fn get(&self, path: &str) -> Result<(u16, String)> {
+        let resp = self.client.get(self.url(path)).send().await?;
+        Ok((resp.status().as_u16(), resp.text().await?))
+    }
+
+    /// `GET /api/modules`.
+    pub async fn modules(&self) -> Result<Value> {
+        Ok(self
+            .client
+            .get(self.url("/api/modules"))
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
+
+    /// The `module ls` row of one module.
+    pub async fn module(&self, name: &str) -> Result<Value> {
+        let rows = self.modules().await?;
+        rows.as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["name"] == name)
+            .cloned()
+            .with_context(|| format!("no module {name} in {rows}"))
+    }
+
+    /// Runs a module command given as words; returns the HTTP status and the JSON answer.
+    pub async fn command(&self, module: &str, words: &str) -> Result<(u16, Value)> {
+        let words: Vec<&str> = words.split_whitespace().collect();
+        let resp = self
+            .client
+            .post(self.url(&format!("/api/modules/{module}/command")))
+            .json(&json!({ "words": words }))
+            .send()
+            .await?;
+        Ok((resp.status().as_u16(), resp.json().await?))
+    }
+
+    /// Runs a module command that must succeed; returns its stdout.
+    pub async fn command_ok(&self, module: &str, words: &str) -> Result<String> {
+        let (status, v) = self.command(module, words).await?;
+        if status != 200 || v["retval"] != 0 {
+            bail!("`{module} {words}` failed: HTTP {status} {v}");
+        }
+        Ok(v["stdout"].as_str().unwrap_or("").to_string())
+    }
+
+    /// Runs a module command with JSON output and parses it.
+    pub async fn command_json(&self, module: &str, words: &str) -> Result<Value> {
+        let out = self.command_ok(module, words).await?;
+        serde_json::from_str(&out).with_context(|| format!("`{module} {words}` gave {out}"))
+    }
+
+    /// Runs a cluster command (`osd down 3`) that must succeed; returns its stdout.
+    pub async fn ceph(&self, words: &str) -> Result<String> {
+        let words: Vec<&str> = words.split_whitespace().collect();
+        let v: Value = self
+            .client
+            .post(self.url("/api/ceph"))
+            .json(&json!({ "words": words }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        if v["retval"] != 0 {
+            bail!("ceph {} failed: {v}", words.join(" "));
+        }
+        Ok(v["stdout"].as_str().unwrap_or("").to_string())
+    }
+
+    /// A cluster map as `get(name)` returns it.
+    pub async fn cluster(&self, name: &str) -> Result<Value> {
+        Ok(self
+            .client
+            .get(self.url(&format!("/api/cluster/{name}")))
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
+
+    /// Polls `check` until it returns `Some`, for up to `timeout`.
+    pub async fn wait_for<T, F, Fut>(
+        &self,
+        timeout: Duration,
+        what: &str,
+        mut check: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>>>,
+    {
+        let started = Instant::now();
+        loop {
+            if let Some(v) = check().await? {
+                return Ok(v);
+            }
+            if started.elapsed() > timeout {
+                bail!(
+                    "timed out after {timeout:?} waiting for {what}\nhost log:\n{}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

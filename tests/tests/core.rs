@@ -1,0 +1,393 @@
+//! The core, end to end: the real `wasm-mgr` binary, the simulated cluster and real
+//! module components.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::Value;
+use wasm_mgr_tests::Host;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The newest OSD map epoch the host holds.
+async fn osd_epoch(host: &Host) -> Result<u64> {
+    Ok(host.cluster("osd_map").await?["epoch"]
+        .as_u64()
+        .unwrap_or(0))
+}
+
+fn health_codes(health: &Value) -> Vec<String> {
+    health["checks"]
+        .as_object()
+        .map(|c| c.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn notify_reaches_a_module_while_its_serve_loop_sleeps() -> Result<()> {
+    let config = "[modules.probe.options]\nserve-sleep-ms = 600000\n";
+    let host = Host::start(&["probe"], Some(config), &[]).await?;
+    let serve = host
+        .wait_for(WAIT, "probe's serve loop to sleep", || async {
+            let s = host.command_json("probe", "probe serve").await?;
+            Ok((s["sleeping"] == true).then_some(s))
+        })
+        .await?;
+    assert_eq!(serve["starts"], 1);
+
+    let before = osd_epoch(&host).await?;
+    host.ceph("osd down 3").await?;
+    let after = osd_epoch(&host).await?;
+    assert!(after > before, "osd down must bump the OSD map epoch");
+
+    let seen = host
+        .wait_for(WAIT, "notify(osd-map) with the new epoch", || async {
+            let list = host.command_json("probe", "probe notifies").await?;
+            Ok(list.as_array().and_then(|l| {
+                l.iter()
+                    .find(|n| n["kind"] == "osd-map" && n["osd_map_epoch"].as_u64() >= Some(after))
+                    .cloned()
+            }))
+        })
+        .await?;
+    assert_eq!(
+        seen["serve_sleeping"], true,
+        "the notify must run while serve is suspended in sleep: {seen}"
+    );
+    let serve = host.command_json("probe", "probe serve").await?;
+    assert_eq!(serve["starts"], 1, "serve was not restarted: {serve}");
+    assert_eq!(
+        serve["iterations"], 0,
+        "serve is still in its first sleep: {serve}"
+    );
+    assert_eq!(serve["sleeping"], true);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_module_trapping_in_notify_does_not_stop_another() -> Result<()> {
+    let host = Host::start(&["probe", "crasher"], None, &[]).await?;
+    host.wait_for(WAIT, "both modules running", || async {
+        let p = host.module("probe").await?;
+        let c = host.module("crasher").await?;
+        Ok((p["state"] == "running" && c["state"] == "running").then_some(()))
+    })
+    .await?;
+    assert_eq!(
+        host.command_ok("crasher", "crasher ping").await?.trim(),
+        "pong"
+    );
+
+    host.ceph("osd down 1").await?;
+    let epoch = osd_epoch(&host).await?;
+    let crasher = host
+        .wait_for(WAIT, "crasher to fail", || async {
+            let c = host.module("crasher").await?;
+            Ok((c["last_error"].is_string()).then_some(c))
+        })
+        .await?;
+    assert!(
+        crasher["state"] == "restarting" || crasher["state"] == "failed",
+        "{crasher}"
+    );
+    let health = host.cluster("health").await?;
+    assert!(
+        health_codes(&health).contains(&"MGR_MODULE_ERROR".to_string()),
+        "the failure must show in cluster health: {health}"
+    );
+    assert!(host.log().contains("crasher"), "the log names the module");
+
+    // The other module carries on: it saw the same change and still answers.
+    host.wait_for(WAIT, "probe to see the new epoch", || async {
+        let list = host.command_json("probe", "probe notifies").await?;
+        Ok(list
+            .as_array()
+            .is_some_and(|l| l.iter().any(|n| n["osd_map_epoch"].as_u64() >= Some(epoch)))
+            .then_some(()))
+    })
+    .await?;
+    assert_eq!(host.module("probe").await?["state"], "running");
+
+    // Supervised: the crasher comes back after its back-off and answers again.
+    host.wait_for(WAIT, "crasher restarted", || async {
+        let c = host.module("crasher").await?;
+        Ok((c["state"] == "running" && c["restarts"].as_u64() >= Some(1)).then_some(()))
+    })
+    .await?;
+    assert_eq!(
+        host.command_ok("crasher", "crasher ping").await?.trim(),
+        "pong"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn selftest_passes_every_import() -> Result<()> {
+    let host = Host::start(&["selftest", "status"], None, &[]).await?;
+    let report = host
+        .command_json("selftest", "selftest run --format json")
+        .await?;
+    let results = report["results"].as_array().expect("results list");
+    let failed: Vec<&Value> = results.iter().filter(|r| r["pass"] != true).collect();
+    assert!(failed.is_empty(), "failed imports: {failed:?}");
+    let names: Vec<&str> = results
+        .iter()
+        .filter_map(|r| r["import"].as_str())
+        .collect();
+    for import in [
+        "get",
+        "get-epochs",
+        "get-osd-map",
+        "get-mon-map",
+        "get-fs-map",
+        "get-mgr-map",
+        "get-health",
+        "get-pg-summary",
+        "get-df",
+        "list-servers",
+        "get-server",
+        "get-metadata",
+        "perf-counters",
+        "clog-tail",
+        "have-mon-connection",
+        "log",
+        "module-name",
+        "mgr-id",
+        "get-option",
+        "set-store",
+        "get-store",
+        "list-store",
+        "set-health-checks",
+        "cluster-log",
+        "is-shutting-down",
+        "sleep",
+        "send-command",
+        "call-module",
+    ] {
+        assert!(
+            names.iter().any(|n| n.contains(import)),
+            "selftest does not cover {import}: {names:?}"
+        );
+    }
+    // The plain report is the operator's table.
+    let plain = host.command_ok("selftest", "selftest run").await?;
+    assert!(plain.contains("pass"), "{plain}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn status_commands_match_the_simulated_cluster() -> Result<()> {
+    let host = Host::start(&["status"], None, &[]).await?;
+    let osd_map = host.cluster("osd_map").await?;
+    let osds = osd_map["osds"].as_array().unwrap().len();
+    assert_eq!(osds, 12, "default sim has 12 OSDs");
+
+    let table = host.command_ok("status", "osd status").await?;
+    for column in [
+        "ID", "HOST", "USED", "AVAIL", "WR OPS", "WR DATA", "RD OPS", "RD DATA", "STATE",
+    ] {
+        assert!(table.contains(column), "missing column {column}:\n{table}");
+    }
+    let rows: Vec<&str> = table.lines().filter(|l| l.contains("exists")).collect();
+    assert_eq!(rows.len(), osds, "one row per OSD:\n{table}");
+
+    host.ceph("osd down 5").await?;
+    host.ceph("osd out 5").await?;
+    let json = host
+        .wait_for(WAIT, "status to show osd.5 down", || async {
+            let v = host
+                .command_json("status", "osd status --format json")
+                .await?;
+            let five = v["OSDs"]
+                .as_array()
+                .and_then(|l| l.iter().find(|o| o["id"] == 5).cloned());
+            Ok(five
+                .filter(|o| !o["state"].as_str().unwrap_or("").contains("up"))
+                .map(|_| v))
+        })
+        .await?;
+    let hosts: Vec<String> = osd_map["osds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["osd"].to_string())
+        .collect();
+    assert_eq!(json["OSDs"].as_array().unwrap().len(), hosts.len());
+    let table = host.command_ok("status", "osd status").await?;
+    let row5 = table
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("5"))
+        .expect("row for osd 5");
+    assert!(!row5.contains(",up"), "osd.5 is down: {row5}");
+
+    let fs = host.command_ok("status", "fs status").await?;
+    let fs_map = host.cluster("fs_map").await?;
+    let fs_name = fs_map["filesystems"][0]["mdsmap"]["fs_name"]
+        .as_str()
+        .unwrap_or("cephfs")
+        .to_string();
+    assert!(fs.contains(&fs_name), "fs status names {fs_name}:\n{fs}");
+    assert!(fs.contains("RANK") && fs.contains("POOL"), "{fs}");
+
+    let health = host.command_ok("status", "health detail").await?;
+    assert!(health.contains("OSD_DOWN"), "{health}");
+    assert!(
+        health.contains("HEALTH_WARN") || health.contains("HEALTH_ERR"),
+        "{health}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn options_are_typed_defaulted_and_checked() -> Result<()> {
+    let config = "[modules.probe.options]\ngreeting = \"hi\"\nratio = 0.25\n";
+    let host = Host::start(&["probe"], Some(config), &[]).await?;
+    assert_eq!(
+        host.command_json("probe", "probe option greeting").await?["value"],
+        "hi"
+    );
+    assert_eq!(
+        host.command_json("probe", "probe option ratio").await?["value"],
+        0.25
+    );
+    assert_eq!(
+        host.command_json("probe", "probe option serve-sleep-ms")
+            .await?["value"],
+        60000,
+        "declared default"
+    );
+    assert_eq!(
+        host.command_json("probe", "probe option verbose").await?["value"],
+        false
+    );
+    drop(host);
+
+    let bad = "[modules.probe.options]\nratio = 2.0\ngreeting = 7\nno-such = 1\n";
+    let host = Host::start(&["probe", "status"], Some(bad), &[]).await?;
+    let probe = host.module("probe").await?;
+    assert_eq!(probe["state"], "failed", "{probe}");
+    let err = probe["last_error"].as_str().unwrap_or("");
+    assert!(err.contains("ratio") && err.contains("maximum"), "{err}");
+    assert!(err.contains("greeting") && err.contains("string"), "{err}");
+    assert!(err.contains("no-such"), "{err}");
+    assert_eq!(host.module("status").await?["state"], "running");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_store_survives_a_host_restart() -> Result<()> {
+    let mut host = Host::start(&["probe"], None, &[]).await?;
+    host.command_ok("probe", "probe store set colour blue")
+        .await?;
+    host.command_ok("probe", "probe store set count 3").await?;
+    host.restart().await?;
+    assert_eq!(
+        host.command_json("probe", "probe store get colour").await?["value"],
+        "blue"
+    );
+    let listed = host.command_json("probe", "probe store list co").await?;
+    assert_eq!(listed.as_object().map(|o| o.len()), Some(2), "{listed}");
+    let serve = host
+        .wait_for(WAIT, "serve restarted", || async {
+            let s = host.command_json("probe", "probe serve").await?;
+            Ok((s["starts"] == 2).then_some(s))
+        })
+        .await?;
+    assert_eq!(serve["starts"], 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn module_health_checks_join_the_cluster_health() -> Result<()> {
+    let host = Host::start(&["probe"], None, &[]).await?;
+    host.command_ok("probe", "probe health raise PROBE_ALERT something-is-off")
+        .await?;
+    let health = host.cluster("health").await?;
+    assert!(
+        health_codes(&health).contains(&"PROBE_ALERT".to_string()),
+        "{health}"
+    );
+    assert_ne!(health["status"], "HEALTH_OK");
+    host.command_ok("probe", "probe health clear").await?;
+    let health = host.cluster("health").await?;
+    assert!(!health_codes(&health).contains(&"PROBE_ALERT".to_string()));
+    Ok(())
+}
+
+#[tokio::test]
+async fn invalid_files_are_reported_and_skipped() -> Result<()> {
+    // A folder with a good module, random bytes and a core wasm module.
+    let mut host = Host::start(&["probe"], None, &[]).await?;
+    std::fs::write(
+        host.modules_dir().join("garbage.wasm"),
+        b"this is not wasm at all",
+    )?;
+    std::fs::write(
+        host.modules_dir().join("core.wasm"),
+        [0u8, b'a', b's', b'm', 1, 0, 0, 0],
+    )?;
+    host.restart().await?;
+    let garbage = host.module("garbage").await?;
+    assert_eq!(garbage["state"], "failed");
+    assert!(
+        garbage["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not a WebAssembly component"),
+        "{garbage}"
+    );
+    assert_eq!(host.module("core").await?["state"], "failed");
+    assert_eq!(host.module("probe").await?["state"], "running");
+    assert!(
+        host.log().contains("garbage.wasm"),
+        "the log names the file"
+    );
+    let health = host.cluster("health").await?;
+    assert!(health_codes(&health).contains(&"MGR_MODULE_ERROR".to_string()));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_cli_talks_to_a_running_host() -> Result<()> {
+    let host = Host::start(&["probe", "status"], None, &[]).await?;
+    let bin = wasm_mgr_tests::target_dir().join("release/wasm-mgr");
+    let run = |args: &[&str]| {
+        std::process::Command::new(&bin)
+            .arg("--host")
+            .arg(&host.base)
+            .args(args)
+            .output()
+    };
+    let ls = run(&["module", "ls"])?;
+    let table = String::from_utf8_lossy(&ls.stdout);
+    assert!(ls.status.success(), "{ls:?}");
+    assert!(
+        table.lines().next().unwrap_or("").starts_with("NAME"),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("probe") && l.contains("running")),
+        "{table}"
+    );
+
+    let dump = run(&["ceph", "osd", "dump", "--format", "json"])?;
+    assert!(dump.status.success(), "{dump:?}");
+    let v: Value = serde_json::from_slice(&dump.stdout)?;
+    assert!(v["osds"].is_array());
+
+    let down = run(&["ceph", "osd", "down", "2"])?;
+    assert!(down.status.success(), "{down:?}");
+    let status = run(&["command", "status", "osd", "status"])?;
+    assert!(status.status.success(), "{status:?}");
+
+    let bad = run(&["command", "status", "osd", "frobnicate", "x"])?;
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("osd status"),
+        "usage lists the commands: {err}"
+    );
+    Ok(())
+}
