@@ -151,7 +151,7 @@ impl Host {
             while child.try_wait()?.is_none() {
                 if started.elapsed() > Duration::from_secs(30) {
                     child.kill()?;
-                    bail!("host ignored SIGTERM for 30 s");
+                    bail!("host ignored SIGTERM for 30 s:\n{}", self.log());
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }

@@ -183,6 +183,11 @@ fn parse_arg(cmd: &str, token: &str) -> Result<Arg, String> {
         }
     }
     let name = name.ok_or_else(|| format!("`{cmd}`: argument `{token}` has no name"))?;
+    if name == "prefix" || name == "format" {
+        return Err(format!(
+            "`{cmd}`: `{name}` is reserved in ceph's command dict; name the argument otherwise"
+        ));
+    }
     let kind = match kind.as_deref() {
         Some("CephInt") => ArgType::Int,
         Some("CephFloat") => ArgType::Float,
@@ -315,5 +320,6 @@ mod tests {
         assert!(words_to_command(&s, &words("mon dump")).is_err());
         assert!(Signature::parse("name=x,type=CephString").is_err());
         assert!(Signature::parse("osd name=x").is_err());
+        assert!(Signature::parse("ls name=prefix,type=CephString").is_err());
     }
 }

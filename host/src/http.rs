@@ -108,29 +108,26 @@ struct CommandBody {
 }
 
 impl CommandBody {
-    fn dict(&self, sigs: &[Signature]) -> Result<Value, Response> {
+    /// ceph's JSON dict for this body, or a 400 answer saying why there is none.
+    fn dict(&self, sigs: &[Signature]) -> Result<Value, Value> {
         match (&self.words, &self.command) {
             (Some(words), None) => words_to_command(sigs, words).map_err(|e| {
                 let usage: Vec<String> = sigs.iter().map(|s| s.to_string()).collect();
-                (
-                    StatusCode::BAD_REQUEST,
-                    axum::Json(json!({"error": e, "usage": usage})),
-                )
-                    .into_response()
+                json!({"error": e, "usage": usage})
             }),
             (None, Some(dict)) if dict.get("prefix").and_then(Value::as_str).is_some() => {
                 Ok(dict.clone())
             }
-            (None, Some(_)) => Err(error(
-                StatusCode::BAD_REQUEST,
-                "command must be a JSON object with a \"prefix\" string",
-            )),
-            _ => Err(error(
-                StatusCode::BAD_REQUEST,
-                "give exactly one of \"words\" or \"command\"",
-            )),
+            (None, Some(_)) => Err(json!({
+                "error": "command must be a JSON object with a \"prefix\" string"
+            })),
+            _ => Err(json!({"error": "give exactly one of \"words\" or \"command\""})),
         }
     }
+}
+
+fn bad_request(body: Value) -> Response {
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }
 
 fn result_json(r: CommandResult) -> Response {
@@ -151,7 +148,7 @@ async fn module_command(
     };
     let dict = match body.dict(&module.signatures) {
         Ok(d) => d,
-        Err(r) => return r,
+        Err(e) => return bad_request(e),
     };
     if crate::command::find_by_prefix(&module.signatures, &dict).is_none() {
         return error(
@@ -178,7 +175,7 @@ async fn ceph_command(
     };
     let dict = match body.dict(&api.sim_signatures) {
         Ok(d) => d,
-        Err(r) => return r,
+        Err(e) => return bad_request(e),
     };
     let out = api.runtime.services.sim.command(&dict, &body.inbuf).await;
     result_json(out.into())

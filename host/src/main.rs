@@ -25,11 +25,11 @@ struct Cli {
     )]
     host: String,
     #[command(subcommand)]
-    command: Command,
+    command: Action,
 }
 
 #[derive(Subcommand)]
-enum Command {
+enum Action {
     /// Run the host: load every component in the modules folder and serve the API.
     Serve(Box<ServeArgs>),
     /// Manage modules.
@@ -135,7 +135,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode> {
     let client = Client::new(&cli.host);
     match cli.command {
-        Command::Serve(args) => {
+        Action::Serve(args) => {
             let sim = SimConfig {
                 seed: args.seed,
                 mons: args.mons,
@@ -158,7 +158,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             host.run_until_signal().await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Module {
+        Action::Module {
             action: ModuleAction::Ls { format },
         } => {
             let rows = client.modules().await?;
@@ -169,11 +169,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Command { module, words } => {
+        Action::Command { module, words } => {
             let out = client.module_command(&module, &words).await?;
             Ok(print_output(out))
         }
-        Command::Ceph { words } => {
+        Action::Ceph { words } => {
             let out = client.ceph(&words).await?;
             Ok(print_output(out))
         }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use wasmtime::Store;
 
 use super::bindings::Module;
@@ -123,8 +123,8 @@ pub struct Inbox<'a> {
     pub calls: &'a mut mpsc::Receiver<Call>,
     /// Notifications.
     pub mailbox: &'a Mailbox,
-    /// Resolves when the module must stop.
-    pub stop: &'a Notify,
+    /// Becomes true when the module must stop.
+    pub stop: watch::Receiver<bool>,
     /// How long `shutdown` and the end of `serve` may take.
     pub grace: Duration,
     /// Counters.
@@ -147,59 +147,66 @@ pub async fn run(mut store: Store<ModuleCtx>, module: Module, inbox: Inbox<'_>) 
         stats,
         notified,
     } = inbox;
-    let outcome = store
-        .run_concurrent(async |acc| -> wasmtime::Result<()> {
-            let module = &module;
-            let mut serve = pin!(module.call_serve(acc));
-            let mut serve_done = false;
-            let mut tasks: FuturesUnordered<GuestTask<'_>> = FuturesUnordered::new();
-            let mut deadline: Option<tokio::time::Instant> = None;
-            loop {
-                if deadline.is_some() && serve_done && tasks.is_empty() {
-                    return Ok(());
+    let mut stop_inside = stop.clone();
+    let mut stop_outside = stop;
+    let instance = store.run_concurrent(async |acc| -> wasmtime::Result<()> {
+        let module = &module;
+        let mut serve = pin!(module.call_serve(acc));
+        let mut serve_done = false;
+        let mut tasks: FuturesUnordered<GuestTask<'_>> = FuturesUnordered::new();
+        let mut stopping = false;
+        loop {
+            if stopping && serve_done && tasks.is_empty() {
+                return Ok(());
+            }
+            tokio::select! {
+                result = &mut serve, if !serve_done => {
+                    serve_done = true;
+                    result?;
                 }
-                let stopping = deadline.is_some();
-                let grace_end = deadline.unwrap_or_else(tokio::time::Instant::now);
-                tokio::select! {
-                    result = &mut serve, if !serve_done => {
-                        serve_done = true;
-                        result?;
-                    }
-                    Some(result) = tasks.next(), if !tasks.is_empty() => result?,
-                    call = calls.recv(), if !stopping => match call {
-                        Some(call) => tasks.push(dispatch(module, acc, call, stats)),
-                        None => deadline = Some(tokio::time::Instant::now() + grace),
-                    },
-                    _ = mailbox.ready.notified(), if !stopping => {
-                        for change in mailbox.take_all() {
-                            tasks.push(Box::pin(async move {
-                                let n = Notification { kind: change.kind.into(), id: change.id };
-                                module.call_notify(acc, n).await?;
-                                let done = stats.notifies.fetch_add(1, Ordering::Relaxed) + 1;
-                                notified.send_replace(done);
-                                Ok(())
-                            }));
-                        }
-                    }
-                    _ = stop.notified(), if !stopping => {
-                        deadline = Some(tokio::time::Instant::now() + grace);
-                        shutdown.request();
+                Some(result) = tasks.next(), if !tasks.is_empty() => result?,
+                call = calls.recv(), if !stopping => match call {
+                    Some(call) => tasks.push(dispatch(module, acc, call, stats)),
+                    None => stopping = true,
+                },
+                _ = mailbox.ready.notified(), if !stopping => {
+                    for change in mailbox.take_all() {
                         tasks.push(Box::pin(async move {
-                            module.func_shutdown().call_concurrent(acc, ()).await?;
+                            let n = Notification { kind: change.kind.into(), id: change.id };
+                            module.call_notify(acc, n).await?;
+                            let done = stats.notifies.fetch_add(1, Ordering::Relaxed) + 1;
+                            notified.send_replace(done);
                             Ok(())
                         }));
                     }
-                    _ = tokio::time::sleep_until(grace_end), if stopping => {
-                        tracing::warn!("module did not stop within {grace:?}; dropping it");
-                        return Ok(());
-                    }
+                }
+                _ = stop_inside.wait_for(|s| *s), if !stopping => {
+                    stopping = true;
+                    shutdown.request();
+                    tasks.push(Box::pin(async move {
+                        module.func_shutdown().call_concurrent(acc, ()).await?;
+                        Ok(())
+                    }));
                 }
             }
-        })
-        .await;
-    match outcome {
-        Ok(Ok(())) => Exit::Stopped,
-        Ok(Err(e)) | Err(e) => Exit::Failed(e),
+        }
+    });
+    // The grace period is enforced outside the instance's event loop, so that a
+    // module stuck anywhere (its `shutdown`, its `serve`, a handler) is dropped
+    // all the same.
+    let grace_over = async {
+        let _ = stop_outside.wait_for(|s| *s).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        outcome = instance => match outcome {
+            Ok(Ok(())) => Exit::Stopped,
+            Ok(Err(e)) | Err(e) => Exit::Failed(e),
+        },
+        _ = grace_over => {
+            tracing::warn!("module did not stop within {grace:?}; dropping its instance");
+            Exit::Stopped
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::actor::{self, Call, CallStats, Exit, Inbox, Mailbox};
 use super::bindings::ceph::mgr::types::{CommandResult, HttpRequest, HttpResponse, ModuleInfo};
@@ -120,7 +120,7 @@ pub struct ModuleHandle {
     wants: HashSet<NotifyKind>,
     mailbox: Mailbox,
     calls: mpsc::Sender<Call>,
-    stop: Notify,
+    stop: watch::Sender<bool>,
     stats: CallStats,
     notified: watch::Sender<u64>,
     life: Mutex<Life>,
@@ -156,7 +156,7 @@ impl ModuleHandle {
             wants,
             mailbox: Mailbox::default(),
             calls: tx,
-            stop: Notify::new(),
+            stop: watch::channel(false).0,
             stats: CallStats::default(),
             notified: watch::channel(0).0,
             life: Mutex::new(Life {
@@ -239,7 +239,8 @@ impl ModuleHandle {
 
     /// Asks the module to shut down and waits until its supervisor is done.
     pub async fn stop(&self) {
-        self.stop.notify_one();
+        tracing::debug!(module = %self.name, "stop requested");
+        self.stop.send_replace(true);
         let mut stopped = self.stopped.subscribe();
         let _ = stopped.wait_for(|s| *s).await;
     }
@@ -338,7 +339,7 @@ async fn supervise(
             Inbox {
                 calls: &mut calls,
                 mailbox: &handle.mailbox,
-                stop: &handle.stop,
+                stop: handle.stop.subscribe(),
                 grace: DEFAULT_GRACE,
                 stats: &handle.stats,
                 notified: &handle.notified,
@@ -347,6 +348,7 @@ async fn supervise(
         .await;
         match exit {
             Exit::Stopped => {
+                tracing::info!(module = %handle.name, "stopped");
                 handle.set_state(&services, State::Stopped, None);
                 break;
             }
@@ -362,7 +364,7 @@ async fn supervise(
             }
         }
     }
-    let _ = handle.stopped.send(true);
+    handle.stopped.send_replace(true);
 }
 
 /// Records a failure and waits before the next attempt. False when the module
@@ -389,7 +391,7 @@ async fn backoff(services: &Services, handle: &ModuleHandle, reason: String) -> 
             handle.life().restarts += 1;
             true
         }
-        _ = handle.stop.notified() => {
+        _ = async { handle.stop.subscribe().wait_for(|s| *s).await.map(|_| ()) } => {
             handle.set_state(services, State::Stopped, None);
             false
         }

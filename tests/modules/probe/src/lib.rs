@@ -125,7 +125,7 @@ impl Probe {
                 Ok(json!({ "key": key, "value": store::get(key)? }))
             }
             "probe store list" => {
-                let entries = store::list(command.str_arg("prefix").unwrap_or_default())?;
+                let entries = store::list(command.str_arg("key_prefix").unwrap_or_default())?;
                 let map: serde_json::Map<String, Value> = entries
                     .into_iter()
                     .map(|(k, v)| (k, Value::String(v)))
@@ -204,7 +204,7 @@ impl Module for Probe {
                 "r",
             )
             .command(
-                "probe store list name=prefix,type=CephString,req=false",
+                "probe store list name=key_prefix,type=CephString,req=false",
                 "Store keys and values under a prefix",
                 "r",
             )
