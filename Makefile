@@ -4,7 +4,7 @@
 CARGO        ?= cargo
 WASM_TARGET  := wasm32-wasip2
 MODULES      := selftest status
-TEST_MODULES := probe crasher
+TEST_MODULES := probe crasher describe-trap wasi-command
 OUT          := target/modules
 TEST_OUT     := target/test-modules
 WASM_DIR     := target/$(WASM_TARGET)/release
@@ -33,7 +33,9 @@ build-modules: setup
 build-test-modules: setup
 	$(CARGO) build --release --target $(WASM_TARGET) $(addprefix -p ,$(TEST_MODULES))
 	@mkdir -p $(TEST_OUT)
-	@for m in $(TEST_MODULES); do cp $(WASM_DIR)/$$m.wasm $(TEST_OUT)/$$m.wasm; done
+	@for m in $(TEST_MODULES); do \
+	  f=$(WASM_DIR)/$$m.wasm; [ -f $$f ] || f=$(WASM_DIR)/$$(echo $$m | tr - _).wasm; \
+	  cp $$f $(TEST_OUT)/$$m.wasm; done
 
 ## The host with the simulated cluster and the shipped modules, API on 127.0.0.1:7000.
 run: build

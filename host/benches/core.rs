@@ -27,7 +27,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn report(what: &str, mut samples: Vec<Duration>) {
     samples.sort();
     println!(
-        "{what:<48} n={:<5} p50={:>9.3?} p99={:>9.3?} max={:>9.3?}",
+        "{what:<56} n={:<5} p50={:>9.3?} p99={:>9.3?} max={:>9.3?}",
         samples.len(),
         percentile(&samples, 0.50),
         percentile(&samples, 0.99),
@@ -104,7 +104,7 @@ async fn fanout_and_instantiate(probe: &Path) -> Result<()> {
     let t0 = Instant::now();
     let (pre, outcome) = runtime.prepare(&bytes)?;
     println!(
-        "{:<48} {:?} ({outcome:?})",
+        "{:<56} {:?} ({outcome:?})",
         "load compiled probe component from cache",
         t0.elapsed()
     );
@@ -123,66 +123,76 @@ async fn fanout_and_instantiate(probe: &Path) -> Result<()> {
     Ok(())
 }
 
-/// RSS of the real binary with the shipped modules on the default sim.
+/// RSS of the real binary on the default sim: without modules, with the shipped
+/// modules on a first start (compiling them), and on a restart (compile cache hit).
 fn rss() -> Result<()> {
     let modules = workspace().join("target/modules");
-    let bin = workspace().join("target/release/wasm-mgr");
-    for (label, dir) in [("no modules", None), ("shipped modules", Some(&modules))] {
-        let state = tempdir()?;
-        let empty = state.join("empty");
-        std::fs::create_dir_all(&empty)?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let mut child = Command::new(&bin)
-            .arg("serve")
-            .arg("--modules")
-            .arg(dir.unwrap_or(&empty))
-            .arg("--state-dir")
-            .arg(state.join("state"))
-            .arg("--http")
-            .arg(format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting wasm-mgr")?;
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if started.elapsed() > Duration::from_secs(120) {
-                let _ = child.kill();
-                bail!("host did not start");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // Let the modules run a few sim ticks.
-        std::thread::sleep(Duration::from_secs(5));
-        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))?;
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .map(|l| {
-                    l.split_whitespace()
-                        .nth(1)
-                        .unwrap_or("0")
-                        .parse::<u64>()
-                        .unwrap_or(0)
-                })
-                .unwrap_or(0)
-        };
+    let empty = tempdir()?;
+    let state = tempdir()?;
+    for (label, dir, state) in [
+        ("no modules", &empty, empty.join("state")),
+        ("shipped modules, first start", &modules, state.clone()),
+        ("shipped modules, restart (cached)", &modules, state.clone()),
+    ] {
+        let (rss, peak, threads) = measure_rss(dir, &state)?;
         println!(
-            "{:<48} RSS={:.1} MiB (peak {:.1} MiB), threads={}",
-            format!("host RSS, default sim, {label}"),
-            field("VmRSS:") as f64 / 1024.0,
-            field("VmHWM:") as f64 / 1024.0,
-            field("Threads:")
+            "{:<56} RSS={rss:.1} MiB (peak {peak:.1} MiB), threads={threads}",
+            format!("host RSS, default sim, {label}")
         );
-        let _ = child.kill();
-        let _ = child.wait();
-        std::fs::remove_dir_all(&state).ok();
     }
+    std::fs::remove_dir_all(&empty).ok();
+    std::fs::remove_dir_all(&state).ok();
     Ok(())
+}
+
+/// Starts the host, lets it run 5 s, and reads RSS, peak RSS (MiB) and threads.
+fn measure_rss(modules: &Path, state: &Path) -> Result<(f64, f64, u64)> {
+    let bin = workspace().join("target/release/wasm-mgr");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut child = Command::new(&bin)
+        .arg("serve")
+        .arg("--modules")
+        .arg(modules)
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--http")
+        .arg(format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting wasm-mgr")?;
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            bail!("host did not start");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Let the modules run a few sim ticks.
+    std::thread::sleep(Duration::from_secs(5));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+    Ok((
+        field("VmRSS:") as f64 / 1024.0,
+        field("VmHWM:") as f64 / 1024.0,
+        field("Threads:"),
+    ))
 }
 
 fn tempdir() -> Result<PathBuf> {

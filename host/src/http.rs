@@ -126,6 +126,24 @@ impl CommandBody {
     }
 }
 
+impl CommandBody {
+    /// Whether the words are just `help`.
+    fn is_help(&self) -> bool {
+        self.words.as_deref() == Some(&["help".to_string()][..])
+    }
+}
+
+/// `help`: every command the target understands, one per line.
+fn help(sigs: &[Signature]) -> CommandResult {
+    let mut lines: Vec<String> = sigs.iter().map(|s| s.to_string()).collect();
+    lines.sort();
+    CommandResult {
+        retval: 0,
+        stdout: lines.join("\n") + "\n",
+        stderr: String::new(),
+    }
+}
+
 fn bad_request(body: Value) -> Response {
     (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }
@@ -146,6 +164,9 @@ async fn module_command(
     let Some(module) = api.runtime.services.registry.get(&name) else {
         return error(StatusCode::NOT_FOUND, format!("no module `{name}`"));
     };
+    if body.is_help() {
+        return result_json(help(&module.signatures));
+    }
     let dict = match body.dict(&module.signatures) {
         Ok(d) => d,
         Err(e) => return bad_request(e),
@@ -173,6 +194,9 @@ async fn ceph_command(
         Ok(axum::Json(b)) => b,
         Err(e) => return error(e.status(), e.body_text()),
     };
+    if body.is_help() {
+        return result_json(help(&api.sim_signatures));
+    }
     let dict = match body.dict(&api.sim_signatures) {
         Ok(d) => d,
         Err(e) => return bad_request(e),

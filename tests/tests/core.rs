@@ -323,8 +323,9 @@ async fn module_health_checks_join_the_cluster_health() -> Result<()> {
 
 #[tokio::test]
 async fn invalid_files_are_reported_and_skipped() -> Result<()> {
-    // A folder with a good module, random bytes and a core wasm module.
-    let mut host = Host::start(&["probe"], None, &[]).await?;
+    // A good module beside random bytes, a core wasm module, a component of the
+    // wrong world (a WASI command) and a module that traps in describe.
+    let mut host = Host::start(&["probe", "wasi-command", "describe-trap"], None, &[]).await?;
     std::fs::write(
         host.modules_dir().join("garbage.wasm"),
         b"this is not wasm at all",
@@ -334,23 +335,31 @@ async fn invalid_files_are_reported_and_skipped() -> Result<()> {
         [0u8, b'a', b's', b'm', 1, 0, 0, 0],
     )?;
     host.restart().await?;
-    let garbage = host.module("garbage").await?;
-    assert_eq!(garbage["state"], "failed");
-    assert!(
-        garbage["last_error"]
-            .as_str()
-            .unwrap_or("")
-            .contains("not a WebAssembly component"),
-        "{garbage}"
-    );
-    assert_eq!(host.module("core").await?["state"], "failed");
+    let expect = [
+        ("garbage", "not a WebAssembly component"),
+        ("core", "not a WebAssembly component"),
+        ("wasi-command", "ceph:mgr@0.1.0 module world"),
+        ("describe-trap", "trapped in describe"),
+    ];
+    for (name, reason) in expect {
+        let row = host.module(name).await?;
+        assert_eq!(row["state"], "failed", "{row}");
+        let err = row["last_error"].as_str().unwrap_or("");
+        assert!(err.contains(reason), "{name}: expected `{reason}` in {row}");
+        assert!(
+            host.log().contains(&format!("{name}.wasm")),
+            "the log names {name}.wasm"
+        );
+    }
     assert_eq!(host.module("probe").await?["state"], "running");
     assert!(
-        host.log().contains("garbage.wasm"),
-        "the log names the file"
+        host.command_ok("probe", "probe serve")
+            .await?
+            .contains("starts")
     );
     let health = host.cluster("health").await?;
-    assert!(health_codes(&health).contains(&"MGR_MODULE_ERROR".to_string()));
+    let detail = health["checks"]["MGR_MODULE_ERROR"]["detail"].to_string();
+    assert!(detail.contains("garbage.wasm"), "{health}");
     Ok(())
 }
 
@@ -388,6 +397,10 @@ async fn the_cli_talks_to_a_running_host() -> Result<()> {
     assert!(down.status.success(), "{down:?}");
     let status = run(&["command", "status", "osd", "status"])?;
     assert!(status.status.success(), "{status:?}");
+
+    let help = run(&["ceph", "help"])?;
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.lines().any(|l| l.starts_with("osd down")), "{help}");
 
     let bad = run(&["command", "status", "osd", "frobnicate", "x"])?;
     assert!(!bad.status.success());

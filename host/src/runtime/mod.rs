@@ -296,6 +296,7 @@ impl Runtime {
                 .collect(),
         );
         self.services.report_module_health();
+        release_compile_memory();
         Ok(loaded)
     }
 
@@ -498,6 +499,16 @@ pub async fn fan_out(services: Arc<Services>) {
             }
             Err(RecvError::Closed) => return,
         }
+    }
+}
+
+/// Hands the heap that compiling left free back to the operating system:
+/// cranelift's working memory is large and glibc keeps freed arenas otherwise.
+fn release_compile_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own allocator state.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
