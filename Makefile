@@ -9,7 +9,7 @@ OUT          := target/modules
 TEST_OUT     := target/test-modules
 WASM_DIR     := target/$(WASM_TARGET)/release
 
-.PHONY: all setup build build-host build-modules build-test-modules run test unit-test \
+.PHONY: all setup test-tools build build-host build-modules build-test-modules run test unit-test \
         integration-test bench lint fmt clean-state
 
 all: build
@@ -17,6 +17,18 @@ all: build
 ## Tools the build needs: the wasm32-wasip2 standard library.
 setup:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+## Tools the tests need: Prometheus's promtool (from Debian's prometheus package,
+## unpacked into target/tools when the machine has none; no service is started).
+PROMTOOL ?= $(shell command -v promtool 2>/dev/null || echo $(CURDIR)/target/tools/usr/bin/promtool)
+export PROMTOOL
+test-tools:
+	@if [ ! -x "$(PROMTOOL)" ]; then \
+	  echo "installing promtool from Debian's prometheus package into target/tools"; \
+	  apt-get update -qq && mkdir -p target/tools && cd target/tools && \
+	  apt-get download prometheus && dpkg -x prometheus_*.deb . && rm -f prometheus_*.deb; \
+	fi
+	@"$(PROMTOOL)" --version | head -1
 
 ## The host binary and every shipped module, components in target/modules/.
 build: build-host build-modules
@@ -42,7 +54,7 @@ run: build
 	./target/release/wasm-mgr serve --modules $(OUT) --state-dir .state
 
 ## Unit tests, then integration tests that run the real binary with real modules.
-test: build build-test-modules unit-test integration-test
+test: build build-test-modules test-tools unit-test integration-test
 
 unit-test:
 	$(CARGO) test --release -p wasm-mgr

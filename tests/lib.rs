@@ -32,6 +32,14 @@ pub fn component(name: &str) -> PathBuf {
     test
 }
 
+/// The `promtool` to check exposition pages with: `$PROMTOOL` (the Makefile sets
+/// it), else the one on `PATH`.
+pub fn promtool() -> PathBuf {
+    std::env::var_os("PROMTOOL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("promtool"))
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

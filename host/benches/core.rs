@@ -112,7 +112,13 @@ async fn fanout_and_instantiate(probe: &Path) -> Result<()> {
     for _ in 0..INSTANTIATIONS {
         let t0 = Instant::now();
         let instance = runtime
-            .instantiate("bench", &pre, Default::default())
+            .instantiate(
+                "bench",
+                &pre,
+                Default::default(),
+                wasm_mgr::runtime::DEFAULT_MEMORY_LIMIT,
+                Default::default(),
+            )
             .await?;
         samples.push(t0.elapsed());
         drop(instance);

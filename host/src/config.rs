@@ -39,12 +39,53 @@ pub struct HostConfig {
 }
 
 /// Settings of one module.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModuleConfig {
     /// Option values, checked against the options the module declares.
     #[serde(default)]
     pub options: BTreeMap<String, toml::Value>,
+    /// A listener of the module's own: every request on it goes to its
+    /// `handle-http` (prometheus on `127.0.0.1:9283`, as ceph-mgr's).
+    pub listen: Option<std::net::SocketAddr>,
+    /// How long the module has to answer an HTTP request (`10`, `"10s"`).
+    pub http_timeout: Option<toml::Value>,
+    /// Most linear memory its instance may hold (`"512M"`).
+    pub memory_limit: Option<toml::Value>,
+}
+
+impl ModuleConfig {
+    /// The HTTP time limit, if set.
+    pub fn http_timeout(&self) -> Result<Option<std::time::Duration>, String> {
+        let Some(v) = &self.http_timeout else {
+            return Ok(None);
+        };
+        let secs = match v {
+            toml::Value::Integer(i) => *i,
+            toml::Value::String(s) => parse_secs(s)?,
+            other => return Err(format!("http_timeout: `{other}` is not a duration")),
+        };
+        if secs <= 0 {
+            return Err(format!("http_timeout: {secs} s is not positive"));
+        }
+        Ok(Some(std::time::Duration::from_secs(secs as u64)))
+    }
+
+    /// The memory limit in bytes, if set.
+    pub fn memory_limit(&self) -> Result<Option<usize>, String> {
+        let Some(v) = &self.memory_limit else {
+            return Ok(None);
+        };
+        let bytes = match v {
+            toml::Value::Integer(i) => *i,
+            toml::Value::String(s) => parse_size(s)?,
+            other => return Err(format!("memory_limit: `{other}` is not a size")),
+        };
+        if bytes < (1 << 20) {
+            return Err(format!("memory_limit: {bytes} bytes is under 1 MiB"));
+        }
+        Ok(Some(bytes as usize))
+    }
 }
 
 impl Config {

@@ -21,7 +21,7 @@ use crate::source::sim;
 
 /// Largest request body accepted, API or module route.
 pub const MAX_BODY: usize = 4 << 20;
-/// How long a module has to answer an API command or an HTTP request.
+/// How long a module has to answer an API command.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
@@ -46,6 +46,7 @@ pub fn router(runtime: Arc<Runtime>) -> Router {
         .route("/api/modules/{name}/command", post(module_command))
         .route("/api/ceph", post(ceph_command))
         .route("/api/cluster/{name}", get(cluster_get))
+        .route("/metrics", get(host_metrics))
         .route("/modules/{name}", any(module_http))
         .route("/modules/{name}/", any(module_http))
         .route("/modules/{name}/{*rest}", any(module_http))
@@ -219,6 +220,64 @@ async fn cluster_get(State(api): State<Api>, Path(name): Path<String>) -> Respon
     }
 }
 
+/// Most bytes of an oversized body read and discarded before answering 413, so
+/// that the client is still reading when the answer comes.
+const MAX_DISCARD: usize = 64 << 20;
+
+/// Reads a request body of at most [`MAX_BODY`] bytes; past that, answers 413.
+async fn read_body(body: Body) -> Result<Vec<u8>, Response> {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut data = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk: Bytes = chunk.map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
+        seen += chunk.len();
+        if seen <= MAX_BODY {
+            data.extend_from_slice(&chunk);
+        } else if seen > MAX_DISCARD {
+            break;
+        }
+    }
+    if seen > MAX_BODY {
+        return Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body of {seen}+ bytes is over the {MAX_BODY}-byte limit"),
+        ));
+    }
+    Ok(data)
+}
+
+async fn host_metrics(State(api): State<Api>) -> Response {
+    let page = api.runtime.services.metrics.render(&api.runtime.rows());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        page,
+    )
+        .into_response()
+}
+
+/// A router for a module's own listener: every path goes to its `handle-http`.
+pub fn module_router(runtime: Arc<Runtime>, module: String) -> Router {
+    let api = Api {
+        runtime,
+        sim_signatures: Arc::new(Vec::new()),
+    };
+    Router::new()
+        .fallback(move |State(api): State<Api>, request: Request| {
+            let module = module.clone();
+            async move {
+                let path = request.uri().path().to_string();
+                forward_http(&api, &module, path, request).await
+            }
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(api)
+}
+
 async fn module_http(State(api): State<Api>, request: Request) -> Response {
     let path = request.uri().path().to_string();
     let rest = path.strip_prefix("/modules/").unwrap_or("");
@@ -226,7 +285,14 @@ async fn module_http(State(api): State<Api>, request: Request) -> Response {
         Some((n, s)) => (n.to_string(), format!("/{s}")),
         None => (rest.to_string(), "/".to_string()),
     };
-    let Some(module) = api.runtime.services.registry.get(&name) else {
+    forward_http(&api, &name, sub, request).await
+}
+
+/// Passes a request to module `name` as `path`; 404 for an unknown module or one
+/// without HTTP, 413 for a body over [`MAX_BODY`], 503 with the reason when the
+/// module is not running, busy or too slow.
+async fn forward_http(api: &Api, name: &str, path: String, request: Request) -> Response {
+    let Some(module) = api.runtime.services.registry.get(name) else {
         return error(StatusCode::NOT_FOUND, format!("no module `{name}`"));
     };
     if !module.info.http {
@@ -236,22 +302,22 @@ async fn module_http(State(api): State<Api>, request: Request) -> Response {
         );
     }
     let (parts, body) = request.into_parts();
-    let body: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+    let body = match read_body(body).await {
         Ok(b) => b,
-        Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+        Err(response) => return response,
     };
     let request = HttpRequest {
         method: parts.method.to_string(),
-        path: sub,
+        path,
         query: parts.uri.query().unwrap_or("").to_string(),
         headers: parts
             .headers
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
             .collect(),
-        body: body.to_vec(),
+        body,
     };
-    match module.http(request, CALL_TIMEOUT).await {
+    match module.http(request, module.http_timeout).await {
         Ok(resp) => {
             let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY);
             let mut out = Response::new(Body::from(resp.body));

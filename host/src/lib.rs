@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod runtime;
 pub mod serve;
 pub mod source;

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::runtime::{Registry, Runtime, Services, fan_out};
 use crate::source::sim::{self, SimConfig};
 use crate::store::Store;
@@ -62,6 +63,7 @@ pub async fn start(opts: ServeOptions) -> Result<Host> {
         sim,
         mgr_id,
         registry: Registry::default(),
+        metrics: Metrics::new(),
     });
     let runtime = Runtime::new(services.clone(), config, &opts.state_dir.join("compiled"))?;
     tokio::spawn(fan_out(services.clone()));
@@ -74,6 +76,22 @@ pub async fn start(opts: ServeOptions) -> Result<Host> {
     let app = crate::http::router(runtime.clone());
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     tracing::info!("wasm-mgr API on http://{addr}");
+    for module in runtime.services.registry.all() {
+        if let Some(listen) = module.listen {
+            match tokio::net::TcpListener::bind(listen).await {
+                Ok(l) => {
+                    let app = crate::http::module_router(runtime.clone(), module.name.clone());
+                    tokio::spawn(async move { axum::serve(l, app).await });
+                    tracing::info!(module = %module.name, "module listener on http://{listen}");
+                }
+                Err(e) => tracing::error!(
+                    module = %module.name,
+                    "cannot listen on {listen}: {e}; the module stays reachable under /modules/{}/",
+                    module.name
+                ),
+            }
+        }
+    }
     Ok(Host {
         runtime,
         addr,

@@ -3,10 +3,13 @@
 //! concurrent guest calls on the same instance.
 
 use std::collections::VecDeque;
-use std::pin::pin;
+use std::future::Future;
+use std::pin::{Pin, pin};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
+use std::time::Instant;
 
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -17,6 +20,7 @@ use super::bindings::Module;
 use super::bindings::ceph::mgr::types::{CommandResult, HttpRequest, HttpResponse, Notification};
 use super::ctx::ModuleCtx;
 use crate::cluster::model::{Change, NotifyKind};
+use crate::metrics::{CallKind, Metrics, ModuleUsage};
 
 /// Most notifications kept waiting for one module; past this the oldest are dropped.
 pub const MAILBOX_CAPACITY: usize = 256;
@@ -131,6 +135,12 @@ pub struct Inbox<'a> {
     pub stats: &'a CallStats,
     /// Sends the count of completed notifies after each one.
     pub notified: &'a tokio::sync::watch::Sender<u64>,
+    /// The module's name, for metrics.
+    pub name: &'a str,
+    /// Where call latencies go.
+    pub metrics: &'a Metrics,
+    /// Where CPU time goes.
+    pub usage: &'a ModuleUsage,
 }
 
 type GuestTask<'a> = BoxFuture<'a, wasmtime::Result<()>>;
@@ -146,7 +156,11 @@ pub async fn run(mut store: Store<ModuleCtx>, module: Module, inbox: Inbox<'_>) 
         grace,
         stats,
         notified,
+        name,
+        metrics,
+        usage,
     } = inbox;
+    let timing = Timing { name, metrics };
     let mut stop_inside = stop.clone();
     let mut stop_outside = stop;
     let instance = store.run_concurrent(async |acc| -> wasmtime::Result<()> {
@@ -166,14 +180,16 @@ pub async fn run(mut store: Store<ModuleCtx>, module: Module, inbox: Inbox<'_>) 
                 }
                 Some(result) = tasks.next(), if !tasks.is_empty() => result?,
                 call = calls.recv(), if !stopping => match call {
-                    Some(call) => tasks.push(dispatch(module, acc, call, stats)),
+                    Some(call) => tasks.push(dispatch(module, acc, call, stats, timing)),
                     None => stopping = true,
                 },
                 _ = mailbox.ready.notified(), if !stopping => {
                     for change in mailbox.take_all() {
                         tasks.push(Box::pin(async move {
                             let n = Notification { kind: change.kind.into(), id: change.id };
+                            let started = Instant::now();
                             module.call_notify(acc, n).await?;
+                            timing.record(CallKind::Notify, started);
                             let done = stats.notifies.fetch_add(1, Ordering::Relaxed) + 1;
                             notified.send_replace(done);
                             Ok(())
@@ -198,6 +214,10 @@ pub async fn run(mut store: Store<ModuleCtx>, module: Module, inbox: Inbox<'_>) 
         let _ = stop_outside.wait_for(|s| *s).await;
         tokio::time::sleep(grace).await;
     };
+    let instance = CpuTimed {
+        inner: instance,
+        usage,
+    };
     tokio::select! {
         outcome = instance => match outcome {
             Ok(Ok(())) => Exit::Stopped,
@@ -215,7 +235,9 @@ fn dispatch<'a>(
     acc: &'a wasmtime::component::Accessor<ModuleCtx>,
     call: Call,
     stats: &'a CallStats,
+    timing: Timing<'a>,
 ) -> GuestTask<'a> {
+    let started = Instant::now();
     match call {
         Call::Command {
             command,
@@ -224,14 +246,67 @@ fn dispatch<'a>(
         } => Box::pin(async move {
             let result = module.call_handle_command(acc, command, inbuf).await;
             stats.commands.fetch_add(1, Ordering::Relaxed);
+            timing.record(CallKind::Command, started);
             answer(reply, result)
         }),
         Call::Http { request, reply } => Box::pin(async move {
             let result = module.call_handle_http(acc, request).await;
             stats.http.fetch_add(1, Ordering::Relaxed);
+            timing.record(CallKind::Http, started);
             answer(reply, result)
         }),
     }
+}
+
+/// Where one module's call latencies are recorded.
+#[derive(Clone, Copy)]
+struct Timing<'a> {
+    name: &'a str,
+    metrics: &'a Metrics,
+}
+
+impl Timing<'_> {
+    fn record(self, kind: CallKind, started: Instant) {
+        self.metrics
+            .observe_call(self.name, kind, started.elapsed());
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Adds the CPU time of the thread during each poll of `inner` to the
+    /// module's counter: the guest's own time and the host calls it makes.
+    struct CpuTimed<'a, F> {
+        #[pin]
+        inner: F,
+        usage: &'a ModuleUsage,
+    }
+}
+
+impl<F: Future> Future for CpuTimed<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let before = thread_cpu_nanos();
+        let out = this.inner.poll(cx);
+        let spent = thread_cpu_nanos().saturating_sub(before);
+        this.usage.cpu_nanos.fetch_add(spent, Ordering::Relaxed);
+        out
+    }
+}
+
+/// CPU time of the calling thread, in nanoseconds.
+fn thread_cpu_nanos() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec that we own.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// Sends a call's result to its caller and hands a trap back to the actor loop,

@@ -2,19 +2,19 @@
 //! only), its limits, and the host services its imports call.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use tokio::io::AsyncWrite;
 use tokio::sync::Notify;
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::Services;
 use crate::config::ResolvedOptions;
+use crate::metrics::ModuleUsage;
 
 /// Set when the host asks a module to shut down; wakes its sleeping imports.
 #[derive(Default)]
@@ -58,7 +58,8 @@ pub struct ModuleCtx {
     /// Shutdown request for this instance.
     pub shutdown: Arc<ShutdownSignal>,
     /// Memory and table limits.
-    pub limits: StoreLimits,
+    pub limits: Limiter,
+    log_name: Arc<Mutex<String>>,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -71,28 +72,38 @@ impl ModuleCtx {
         services: Arc<Services>,
         options: Arc<ResolvedOptions>,
         memory_limit: usize,
+        usage: Arc<ModuleUsage>,
     ) -> Self {
+        let log_name = Arc::new(Mutex::new(name.to_string()));
         let wasi = WasiCtx::builder()
             .stdout(LogStream {
-                module: name.to_string(),
+                module: log_name.clone(),
                 stream: "stdout",
             })
             .stderr(LogStream {
-                module: name.to_string(),
+                module: log_name.clone(),
                 stream: "stderr",
             })
             .build();
         ModuleCtx {
             name: name.to_string(),
+            log_name,
             services,
             options,
             shutdown: Arc::new(ShutdownSignal::default()),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(memory_limit)
-                .instances(32)
-                .build(),
+            limits: Limiter::new(memory_limit, usage),
             wasi,
             table: ResourceTable::new(),
+        }
+    }
+}
+
+impl ModuleCtx {
+    /// Renames the module (once `describe` said its name), its log lines too.
+    pub fn set_name(&mut self, name: &str) {
+        self.name = name.to_string();
+        if let Ok(mut n) = self.log_name.lock() {
+            *n = name.to_string();
         }
     }
 }
@@ -106,9 +117,74 @@ impl WasiView for ModuleCtx {
     }
 }
 
+/// Most table elements one instance may hold.
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+/// Caps a module's linear memory (all its memories together) and counts what it
+/// holds, for `module ls` and the host metrics.
+pub struct Limiter {
+    limit: usize,
+    used: usize,
+    usage: Arc<ModuleUsage>,
+}
+
+impl Limiter {
+    fn new(limit: usize, usage: Arc<ModuleUsage>) -> Self {
+        usage.memory_bytes.store(0, Ordering::Relaxed);
+        Limiter {
+            limit,
+            used: 0,
+            usage,
+        }
+    }
+}
+
+impl Limiter {
+    /// Changes the cap (before the instance grows).
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
+    }
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let grown = self.used.saturating_add(desired.saturating_sub(current));
+        if grown > self.limit {
+            tracing::warn!(
+                "module memory would grow to {grown} bytes, over its limit of {} bytes",
+                self.limit
+            );
+            return Ok(false);
+        }
+        self.used = grown;
+        self.usage
+            .memory_bytes
+            .store(grown as u64, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        32
+    }
+}
+
 /// A guest's stdout or stderr, written line by line into the host log.
 struct LogStream {
-    module: String,
+    module: Arc<Mutex<String>>,
     stream: &'static str,
 }
 
@@ -132,7 +208,7 @@ impl StdoutStream for LogStream {
 const MAX_LINE: usize = 16 * 1024;
 
 struct LineWriter {
-    module: String,
+    module: Arc<Mutex<String>>,
     stream: &'static str,
     buf: Vec<u8>,
 }
@@ -142,7 +218,8 @@ impl LineWriter {
         let line: Vec<u8> = self.buf.drain(..upto).collect();
         let text = String::from_utf8_lossy(&line);
         let text = text.trim_end_matches(['\n', '\r']);
-        tracing::info!(module = %self.module, stream = self.stream, "{text}");
+        let module = self.module.lock().map(|m| m.clone()).unwrap_or_default();
+        tracing::info!(module = %module, stream = self.stream, "{text}");
     }
 }
 

@@ -24,7 +24,8 @@ use wasmtime::{Store, UpdateDeadline};
 use crate::cluster::Cluster;
 use crate::cluster::model::{Change, NotifyKind};
 use crate::command::{Signature, find_by_prefix};
-use crate::config::{Config, ResolvedOptions};
+use crate::config::{Config, ModuleConfig, ResolvedOptions};
+use crate::metrics::{Metrics, ModuleUsage};
 use crate::source::sim::SimHandle;
 use crate::store::Store as KvStore;
 use bindings::ceph::mgr::types::{CommandResult, CommandTarget, Error as WitError};
@@ -35,6 +36,8 @@ use module::{Blueprint, ModuleHandle, ModuleStatus, State};
 
 /// Default memory limit of one module instance.
 pub const DEFAULT_MEMORY_LIMIT: usize = 512 << 20;
+/// Default time a module has to answer an HTTP request before the client gets 503.
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a command from one module to another may take.
 pub const CALL_MODULE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Key under which the host's own health checks (failed modules) are published.
@@ -52,6 +55,8 @@ pub struct Services {
     pub mgr_id: String,
     /// Loaded modules, for `call-module` and fan-out.
     pub registry: Registry,
+    /// The host's own metrics.
+    pub metrics: Metrics,
 }
 
 impl Services {
@@ -237,7 +242,6 @@ pub struct Runtime {
     linker: Linker<ModuleCtx>,
     cache: CompileCache,
     config: Config,
-    memory_limit: usize,
     /// Shared host services.
     pub services: Arc<Services>,
 }
@@ -256,7 +260,6 @@ impl Runtime {
             linker,
             cache: CompileCache::new(cache_dir)?,
             config,
-            memory_limit: DEFAULT_MEMORY_LIMIT,
             services,
         }))
     }
@@ -342,9 +345,20 @@ impl Runtime {
         let compile = t0.elapsed();
 
         let t1 = Instant::now();
-        let provisional = name.unwrap_or("(loading)");
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let provisional = name.unwrap_or(&stem);
+        let usage = Arc::new(ModuleUsage::default());
         let (mut store, module) = self
-            .instantiate(provisional, &pre, Arc::new(ResolvedOptions::default()))
+            .instantiate(
+                provisional,
+                &pre,
+                Arc::new(ResolvedOptions::default()),
+                DEFAULT_MEMORY_LIMIT,
+                usage.clone(),
+            )
             .await?;
         let instantiate = t1.elapsed();
         let mut info = module
@@ -372,27 +386,38 @@ impl Runtime {
             .map(|c| Signature::parse(&c.cmd))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| anyhow!("bad command signature: {e}"))?;
-        let given = self
-            .config
-            .modules
-            .get(&info.name)
-            .map(|m| m.options.clone())
-            .unwrap_or_default();
+        let settings = self.module_config(&info.name);
         let options = Arc::new(
-            ResolvedOptions::resolve(&info.options, &given)
+            ResolvedOptions::resolve(&info.options, &settings.options)
                 .map_err(|e| anyhow!("module `{}`: bad configuration: {e}", info.name))?,
         );
+        let memory_limit = settings
+            .memory_limit()
+            .map_err(|e| anyhow!("module `{}`: bad configuration: {e}", info.name))?
+            .unwrap_or(DEFAULT_MEMORY_LIMIT);
+        let http_timeout = settings
+            .http_timeout()
+            .map_err(|e| anyhow!("module `{}`: bad configuration: {e}", info.name))?
+            .unwrap_or(DEFAULT_HTTP_TIMEOUT);
         // The describing instance becomes the first running instance: give it its
         // real name and options.
-        store.data_mut().name = info.name.clone();
+        store.data_mut().set_name(&info.name);
         store.data_mut().options = options.clone();
+        store.data_mut().limits.set_limit(memory_limit);
 
         let handle = ModuleHandle::start(
             self.clone(),
             path.to_path_buf(),
             info,
             signatures,
-            Blueprint { pre, options },
+            Blueprint {
+                pre,
+                options,
+                memory_limit,
+                http_timeout,
+                listen: settings.listen,
+                usage,
+            },
             (store, module),
         );
         self.services.registry.insert(handle.clone());
@@ -428,8 +453,10 @@ impl Runtime {
         name: &str,
         pre: &ModulePre<ModuleCtx>,
         options: Arc<ResolvedOptions>,
+        memory_limit: usize,
+        usage: Arc<ModuleUsage>,
     ) -> Result<(Store<ModuleCtx>, Module)> {
-        let ctx = ModuleCtx::new(name, self.services.clone(), options, self.memory_limit);
+        let ctx = ModuleCtx::new(name, self.services.clone(), options, memory_limit, usage);
         let mut store = Store::new(&self.engine, ctx);
         store.limiter(|ctx| &mut ctx.limits);
         store.set_epoch_deadline(1);
@@ -439,6 +466,11 @@ impl Runtime {
             .await
             .map_err(|e| anyhow!("instantiating: {e:#}"))?;
         Ok((store, module))
+    }
+
+    /// The operator's settings for module `name` (defaults when absent).
+    pub fn module_config(&self, name: &str) -> ModuleConfig {
+        self.config.modules.get(name).cloned().unwrap_or_default()
     }
 
     /// Every module and failed file, for `module ls`.

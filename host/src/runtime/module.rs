@@ -19,6 +19,7 @@ use super::{Runtime, Services};
 use crate::cluster::model::{Change, HealthCheck, HealthStatus, NotifyKind};
 use crate::command::Signature;
 use crate::config::ResolvedOptions;
+use crate::metrics::ModuleUsage;
 
 /// Most requests queued for one module before callers are told it is busy.
 pub const CALL_QUEUE: usize = 64;
@@ -74,6 +75,10 @@ pub struct ModuleStatus {
     pub commands: u64,
     /// HTTP requests answered.
     pub http_requests: u64,
+    /// Linear memory of its instance, in bytes.
+    pub memory_bytes: u64,
+    /// CPU time spent running it.
+    pub cpu_seconds: f64,
 }
 
 /// Why a call into a module got no answer.
@@ -125,14 +130,28 @@ pub struct ModuleHandle {
     notified: watch::Sender<u64>,
     life: Mutex<Life>,
     stopped: watch::Sender<bool>,
+    usage: Arc<ModuleUsage>,
+    /// How long an HTTP request may take before the client gets 503.
+    pub http_timeout: Duration,
+    /// The module's own HTTP listener, if configured.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
-/// What the supervisor needs to start new instances of a module.
+/// What the supervisor needs to start new instances of a module, and the
+/// operator's settings for it.
 pub struct Blueprint {
     /// The pre-linked component.
     pub pre: ModulePre<ModuleCtx>,
     /// Checked option values.
     pub options: Arc<ResolvedOptions>,
+    /// Memory limit of one instance.
+    pub memory_limit: usize,
+    /// How long an HTTP request may take.
+    pub http_timeout: Duration,
+    /// The module's own HTTP listener, if configured.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Memory and CPU counters.
+    pub usage: Arc<ModuleUsage>,
 }
 
 impl ModuleHandle {
@@ -166,6 +185,9 @@ impl ModuleHandle {
                 last_error: None,
             }),
             stopped: watch::channel(false).0,
+            usage: blueprint.usage.clone(),
+            http_timeout: blueprint.http_timeout,
+            listen: blueprint.listen,
         });
         tokio::spawn(supervise(runtime, handle.clone(), blueprint, first, rx));
         handle
@@ -271,6 +293,8 @@ impl ModuleHandle {
             notifies: self.stats.notifies.load(Ordering::Relaxed),
             commands: self.stats.commands.load(Ordering::Relaxed),
             http_requests: self.stats.http.load(Ordering::Relaxed),
+            memory_bytes: self.usage.memory(),
+            cpu_seconds: self.usage.cpu_seconds(),
         }
     }
 
@@ -319,7 +343,13 @@ async fn supervise(
         let (store, module) = match next.take() {
             Some(instance) => instance,
             None => match runtime
-                .instantiate(&handle.name, &blueprint.pre, blueprint.options.clone())
+                .instantiate(
+                    &handle.name,
+                    &blueprint.pre,
+                    blueprint.options.clone(),
+                    blueprint.memory_limit,
+                    blueprint.usage.clone(),
+                )
                 .await
             {
                 Ok(instance) => instance,
@@ -343,6 +373,9 @@ async fn supervise(
                 grace: DEFAULT_GRACE,
                 stats: &handle.stats,
                 notified: &handle.notified,
+                name: &handle.name,
+                metrics: &services.metrics,
+                usage: &handle.usage,
             },
         )
         .await;

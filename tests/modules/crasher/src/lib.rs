@@ -2,7 +2,8 @@
 //! failing module does not stop the others.
 
 use wasm_mgr_sdk::{
-    Command, CommandResult, Module, ModuleInfo, Notification, NotifyKind, export_module,
+    Command, CommandResult, HttpRequest, HttpResponse, Module, ModuleInfo, Notification,
+    NotifyKind, export_module,
 };
 
 /// The module: no state.
@@ -15,6 +16,7 @@ impl Module for Crasher {
             .description("Test module that panics on every OSD map notification")
             .command("crasher ping", "Answer pong", "r")
             .notify(&[NotifyKind::OsdMap])
+            .http()
     }
 
     async fn notify(&self, notification: Notification) {
@@ -32,6 +34,10 @@ impl Module for Crasher {
                 format!("unknown command: {other}"),
             ),
         }
+    }
+
+    async fn handle_http(&self, _request: HttpRequest) -> HttpResponse {
+        HttpResponse::text("crasher is up")
     }
 }
 

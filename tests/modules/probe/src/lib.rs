@@ -265,6 +265,16 @@ impl Module for Probe {
             HttpResponse::json(&self.notifies_json())
         } else if request.is_get("/hello") {
             HttpResponse::text("hello")
+        } else if request.is_get("/slow") {
+            // Answers after `ms` milliseconds: lets tests see the host's HTTP timeout.
+            let ms = request
+                .query_param("ms")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1000);
+            sleep(std::time::Duration::from_millis(ms)).await;
+            HttpResponse::text("slow")
+        } else if request.method == "POST" && request.path == "/echo" {
+            HttpResponse::text(&format!("{} bytes", request.body.len()))
         } else {
             HttpResponse::not_found()
         }
