@@ -237,8 +237,9 @@ pub struct Update {
     pub servers: Option<Vec<Server>>,
     /// New daemon metadata.
     pub metadata: Option<MetadataMap>,
-    /// New perf counters.
-    pub perf: Option<Vec<DaemonCounters>>,
+    /// New perf counters (shared, so that a source can reuse the buffer once no
+    /// snapshot holds it).
+    pub perf: Option<Arc<Vec<DaemonCounters>>>,
     /// The cluster's own health checks (module checks are merged in).
     pub cluster_checks: Option<Vec<HealthCheck>>,
 }
@@ -464,7 +465,7 @@ impl Cluster {
             snap.metadata = snap.metadata.rewrap();
         }
         if let Some(p) = update.perf {
-            snap.perf = Arc::new(p);
+            snap.perf = p;
         }
         if let Some(c) = update.cluster_checks {
             w.cluster_checks = c;

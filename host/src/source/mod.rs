@@ -6,4 +6,5 @@
 
 pub mod sim;
 mod sim_commands;
+mod sim_perf;
 mod sim_text;

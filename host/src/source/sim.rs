@@ -17,15 +17,16 @@ use rand_chacha::ChaCha8Rng;
 use crate::cluster::health::{self, HealthInput, OsdFullness, PgProblem};
 use crate::cluster::json::CEPH_VERSION;
 use crate::cluster::model::{
-    ClassUsage, ConfigEntry, CounterDef, CounterKind, DaemonCounters, DaemonKey, DaemonMetadata,
-    Df, Filesystem, FsMap, MdsInfo, MetadataMap, MgrMap, MgrStandby, MonInfo, MonMap, OSD_FLAGS,
-    OsdInfo, OsdMap, OsdStat, PgState, PgStateCount, PgSummary, PgTable, PoolInfo, PoolPgStates,
-    PoolPgs, PoolStat, PoolUsage, Server, ServiceMap, pgid,
+    ClassUsage, ConfigEntry, CounterDef, DaemonCounters, DaemonKey, DaemonMetadata, Df, Filesystem,
+    FsMap, MdsInfo, MetadataMap, MgrMap, MgrStandby, MonInfo, MonMap, OSD_FLAGS, OsdInfo, OsdMap,
+    OsdStat, PgState, PgStateCount, PgSummary, PgTable, PoolInfo, PoolPgStates, PoolPgs, PoolStat,
+    PoolUsage, Server, ServiceMap, pgid,
 };
 use crate::cluster::placement::Placement;
 use crate::cluster::{Cluster, Update, time};
 
 pub use super::sim_commands::command_signatures;
+use super::sim_perf::{self, MonPerf, OsdLoad, OsdPerf, PerfOut, Role};
 
 /// Seconds an OSD stays down before the monitors mark it out (`mon_osd_down_out_interval`).
 pub const DOWN_OUT_INTERVAL_SECS: f64 = 600.0;
@@ -241,20 +242,6 @@ pub(super) struct SimHost {
     pub(super) ip: String,
 }
 
-/// Running totals of one OSD's perf counters.
-#[derive(Clone, Copy, Default)]
-pub(super) struct OsdPerf {
-    op_r: f64,
-    op_w: f64,
-    in_bytes: f64,
-    out_bytes: f64,
-    r_lat_ns: f64,
-    w_lat_ns: f64,
-    recovery_ops: f64,
-    recovery_bytes: f64,
-    wip: u64,
-}
-
 pub(super) struct SimOsd {
     pub(super) id: i32,
     pub(super) uuid: String,
@@ -426,7 +413,10 @@ pub(super) struct Sim {
     numpg_primary: Vec<u32>,
     osd_schema: Arc<[CounterDef]>,
     mon_schema: Arc<[CounterDef]>,
-    pub(super) mon_perf: Vec<[u64; 8]>,
+    /// Counters of each monitor, in `mons` order.
+    pub(super) mon_perf: Vec<MonPerf>,
+    /// Published counter buffers.
+    perf_out: PerfOut,
     /// Recovery done this tick: (objects, bytes).
     recovered: (u64, u64),
 }
@@ -557,98 +547,6 @@ fn pg_split(target: u64, weights: &[f64]) -> Vec<u32> {
     pgs.into_iter().map(|p| p as u32).collect()
 }
 
-fn osd_schema() -> Arc<[CounterDef]> {
-    let defs: [(&str, CounterKind, &str); 16] = [
-        ("osd.op", CounterKind::Counter, "Client operations"),
-        ("osd.op_r", CounterKind::Counter, "Client read operations"),
-        ("osd.op_w", CounterKind::Counter, "Client write operations"),
-        (
-            "osd.op_in_bytes",
-            CounterKind::Counter,
-            "Client operations total write size",
-        ),
-        (
-            "osd.op_out_bytes",
-            CounterKind::Counter,
-            "Client operations total read size",
-        ),
-        (
-            "osd.op_latency",
-            CounterKind::Average,
-            "Latency of client operations (including queue time)",
-        ),
-        (
-            "osd.op_r_latency",
-            CounterKind::Average,
-            "Latency of read operation (including queue time)",
-        ),
-        (
-            "osd.op_w_latency",
-            CounterKind::Average,
-            "Latency of write operation (including queue time)",
-        ),
-        (
-            "osd.op_wip",
-            CounterKind::Gauge,
-            "Replication operations currently being processed (primary)",
-        ),
-        ("osd.numpg", CounterKind::Gauge, "Placement groups"),
-        (
-            "osd.numpg_primary",
-            CounterKind::Gauge,
-            "Placement groups for which this osd is primary",
-        ),
-        ("osd.stat_bytes", CounterKind::Gauge, "OSD size"),
-        ("osd.stat_bytes_used", CounterKind::Gauge, "Used space"),
-        (
-            "osd.stat_bytes_avail",
-            CounterKind::Gauge,
-            "Available space",
-        ),
-        (
-            "osd.recovery_ops",
-            CounterKind::Counter,
-            "Started recovery operations",
-        ),
-        ("osd.recovery_bytes", CounterKind::Counter, "recovery bytes"),
-    ];
-    defs.iter()
-        .map(|(p, k, d)| CounterDef {
-            path: p.to_string(),
-            kind: *k,
-            description: d.to_string(),
-        })
-        .collect()
-}
-
-fn mon_schema() -> Arc<[CounterDef]> {
-    let defs: [(&str, CounterKind, &str); 8] = [
-        ("mon.num_sessions", CounterKind::Gauge, "Open sessions"),
-        ("mon.session_add", CounterKind::Counter, "Created sessions"),
-        ("mon.session_rm", CounterKind::Counter, "Removed sessions"),
-        (
-            "mon.num_elections",
-            CounterKind::Counter,
-            "Elections participated in",
-        ),
-        (
-            "mon.election_call",
-            CounterKind::Counter,
-            "Elections started",
-        ),
-        ("mon.election_win", CounterKind::Counter, "Elections won"),
-        ("mon.election_lose", CounterKind::Counter, "Elections lost"),
-        ("paxos.commit", CounterKind::Counter, "Commits"),
-    ];
-    defs.iter()
-        .map(|(p, k, d)| CounterDef {
-            path: p.to_string(),
-            kind: *k,
-            description: d.to_string(),
-        })
-        .collect()
-}
-
 fn host_ip(h: usize) -> String {
     let n = h + 1;
     format!("10.{}.{}.10", n / 256, n % 256)
@@ -762,9 +660,10 @@ impl Sim {
             work: BTreeMap::new(),
             numpg: vec![0; nosds],
             numpg_primary: vec![0; nosds],
-            osd_schema: osd_schema(),
-            mon_schema: mon_schema(),
-            mon_perf: vec![[0; 8]; cfg.mons as usize],
+            osd_schema: sim_perf::osd_schema(),
+            mon_schema: sim_perf::mon_schema(),
+            mon_perf: Vec::new(),
+            perf_out: PerfOut::default(),
             recovered: (0, 0),
         };
         sim.mgr.gid = sim.rng.random_range(4100..5000);
@@ -772,11 +671,12 @@ impl Sim {
         sim.mgr.standbys.push(("y".into(), standby_gid, 1 % nhosts));
         sim.build_pools();
         sim.build_filesystems();
-        for (i, m) in sim.mon_perf.iter_mut().enumerate() {
-            m[0] = 10 + i as u64;
-            m[1] = 50 + i as u64;
-            m[3] = cfg.mons as u64;
-        }
+        sim.mon_perf = (0..sim.mons.len())
+            .map(|i| {
+                let role = if i == 0 { Role::Leader } else { Role::Peon };
+                MonPerf::new(role, sim.mon_sessions(i))
+            })
+            .collect();
         sim.placement = Placement::new(&sim.osd_map());
         sim.remap(None);
         sim
@@ -1386,6 +1286,9 @@ impl Sim {
                 changes.push((pi, ps, up, work));
             }
         }
+        for ((o, before), after) in self.osds.iter_mut().zip(&self.numpg).zip(&numpg) {
+            o.perf.pgs_removed(before.saturating_sub(*after));
+        }
         self.numpg = numpg;
         self.numpg_primary = primary;
         self.placement = new;
@@ -1634,12 +1537,7 @@ impl Sim {
             }
         }
         self.advance_perf(dt);
-        for m in self.mon_perf.iter_mut() {
-            let churn = self.rng.random_range(0..3);
-            m[1] += churn;
-            m[2] += churn;
-            m[7] += 1 + self.rng.random_range(0..2);
-        }
+        self.advance_mon_perf(dt);
         let dirty = Dirty {
             osd: !marked_out.is_empty(),
             fs: fs_changed,
@@ -1683,18 +1581,95 @@ impl Sim {
                 continue;
             }
             let share = f64::from(self.numpg_primary.get(i).copied().unwrap_or(0)) / prim_total;
-            let jitter = 1.0 + self.rng.random_range(-0.2..0.2);
-            let (dr, dw) = (r * share, w * share);
-            o.perf.op_r += dr;
-            o.perf.op_w += dw;
-            o.perf.out_bytes += rb * share;
-            o.perf.in_bytes += wb * share;
-            o.perf.r_lat_ns += dr * o.lat_ns * jitter;
-            o.perf.w_lat_ns += dw * o.lat_ns * 2.0 * jitter;
-            o.perf.wip = (dw / dt.max(0.001) * o.lat_ns * 2.0 / 1e9).round() as u64;
             let rshare = f64::from(self.numpg.get(i).copied().unwrap_or(0)) / numpg_total;
-            o.perf.recovery_ops += rec_o as f64 * rshare;
-            o.perf.recovery_bytes += rec_b as f64 * rshare;
+            let jitter = 1.0 + self.rng.random_range(-0.2..0.2);
+            let load = OsdLoad {
+                reads: r * share,
+                writes: w * share,
+                read_bytes: rb * share,
+                write_bytes: wb * share,
+                recovery_ops: rec_o as f64 * rshare,
+                recovery_bytes: rec_b as f64 * rshare,
+            };
+            o.perf.advance(&load, dt, o.lat_ns, jitter);
+        }
+    }
+
+    /// Sessions open on monitor `i`: every daemon and a few clients keep one on some
+    /// monitor of the quorum.
+    pub(super) fn mon_sessions(&self, i: usize) -> u64 {
+        let up = self.mons.iter().filter(|m| m.up).count().max(1) as u64;
+        let daemons = (self.osds.len() + self.mds.len() + 2) as u64;
+        (daemons + 6) / up + (i as u64 % 3)
+    }
+
+    /// Monitor `changed` went up or down and the others noticed: the monitors that are
+    /// up hold an election, which the first of them wins when they form a quorum. A
+    /// monitor that comes back calls it and then stores the state it missed; when one
+    /// goes away, the first to notice (the leader when a peon stops acknowledging its
+    /// lease, a peon when the leader stops extending it) calls it.
+    pub(super) fn mon_election(&mut self, changed: usize) {
+        if self.mon_leader().is_none() {
+            return;
+        }
+        let Some(leader) = self.mons.iter().position(|m| m.up) else {
+            return;
+        };
+        let came_up = self.mons[changed].up;
+        let caller = if came_up {
+            changed
+        } else if changed < leader {
+            // The old leader went away: its peons' leases time out.
+            for (m, p) in self.mons.iter().zip(self.mon_perf.iter_mut()) {
+                if m.up {
+                    p.lease_expired();
+                }
+            }
+            leader
+        } else {
+            self.mon_perf[leader].lease_unacked();
+            leader
+        };
+        for k in 0..self.mons.len() {
+            if self.mons[k].up {
+                let role = if k == leader {
+                    Role::Leader
+                } else {
+                    Role::Peon
+                };
+                self.mon_perf[k].election(role, k == caller);
+            }
+        }
+        if came_up && changed != leader {
+            let versions = self.rng.random_range(5..50);
+            self.mon_perf[leader].shared_state(versions);
+            self.mon_perf[changed].stored_state(versions);
+        }
+    }
+
+    /// Move the monitors' counters by one tick: Paxos commits about once a second
+    /// while there is a quorum; their size grows with the cluster.
+    fn advance_mon_perf(&mut self, dt: f64) {
+        let quorum = self.mon_leader().is_some();
+        let commits = if quorum {
+            (0.7 * dt + self.rng.random_range(0.0..1.0)) as u64
+        } else {
+            0
+        };
+        let bytes = 12_000 + 80 * self.osds.len() as u64;
+        let daemons = (self.osds.len() + self.mds.len() + self.mons.len() + 2) as u64;
+        let leader = self.mons.iter().position(|m| m.up);
+        for i in 0..self.mons.len() {
+            if !self.mons[i].up {
+                continue;
+            }
+            let role = if Some(i) == leader {
+                Role::Leader
+            } else {
+                Role::Peon
+            };
+            let sessions = self.mon_sessions(i);
+            self.mon_perf[i].tick(&mut self.rng, role, commits, bytes, sessions, daemons);
         }
     }
 
@@ -1718,50 +1693,37 @@ impl Sim {
             .collect()
     }
 
-    fn perf(&self, used: &[u64]) -> Vec<DaemonCounters> {
-        let mut out = Vec::with_capacity(self.osds.len() + self.mons.len());
-        for (i, m) in self.mons.iter().enumerate() {
-            if !m.up {
-                continue;
-            }
-            let v = self.mon_perf.get(i).copied().unwrap_or_default();
-            out.push(DaemonCounters {
-                daemon: Arc::from(format!("mon.{}", m.name)),
-                schema: Arc::clone(&self.mon_schema),
-                values: v.iter().map(|x| (*x, 0)).collect(),
-            });
+    /// Every daemon's counters, values zero: monitors, then OSDs.
+    fn perf_layout(&self) -> Vec<DaemonCounters> {
+        let daemon = |name: String, schema: &Arc<[CounterDef]>| DaemonCounters {
+            daemon: Arc::from(name),
+            schema: Arc::clone(schema),
+            values: vec![(0, 0); schema.len()],
+        };
+        let mons = self
+            .mons
+            .iter()
+            .map(|m| daemon(format!("mon.{}", m.name), &self.mon_schema));
+        let osds = self
+            .osds
+            .iter()
+            .map(|o| daemon(format!("osd.{}", o.id), &self.osd_schema));
+        mons.chain(osds).collect()
+    }
+
+    /// Write every daemon's counters into `out` (laid out by [`Sim::perf_layout`]).
+    /// Monitors that are down keep their last values, as ceph-mgr keeps a daemon's
+    /// last report.
+    fn render_perf(&self, out: &mut [DaemonCounters], used: &[u64]) {
+        let (mons, osds) = out.split_at_mut(self.mons.len());
+        for (d, p) in mons.iter_mut().zip(&self.mon_perf) {
+            d.values.copy_from_slice(&p.values);
         }
-        for (i, o) in self.osds.iter().enumerate() {
-            let p = &o.perf;
-            let (r, w) = (p.op_r as u64, p.op_w as u64);
+        for (i, (d, o)) in osds.iter_mut().zip(&self.osds).enumerate() {
+            let numpg = self.numpg.get(i).copied().unwrap_or(0);
             let u = used.get(i).copied().unwrap_or(0);
-            out.push(DaemonCounters {
-                daemon: Arc::from(format!("osd.{}", o.id)),
-                schema: Arc::clone(&self.osd_schema),
-                values: vec![
-                    (r + w, 0),
-                    (r, 0),
-                    (w, 0),
-                    (p.in_bytes as u64, 0),
-                    (p.out_bytes as u64, 0),
-                    ((p.r_lat_ns + p.w_lat_ns) as u64, r + w),
-                    (p.r_lat_ns as u64, r),
-                    (p.w_lat_ns as u64, w),
-                    (p.wip, 0),
-                    (u64::from(self.numpg.get(i).copied().unwrap_or(0)), 0),
-                    (
-                        u64::from(self.numpg_primary.get(i).copied().unwrap_or(0)),
-                        0,
-                    ),
-                    (o.size, 0),
-                    (u, 0),
-                    (o.size.saturating_sub(u), 0),
-                    (p.recovery_ops as u64, 0),
-                    (p.recovery_bytes as u64, 0),
-                ],
-            });
+            o.perf.render(&mut d.values, numpg, o.size, u);
         }
-        out
     }
 
     /// The PG map: summary, usage, PG table, problems for health.
@@ -1972,6 +1934,13 @@ impl Sim {
     /// Publish the maps `dirty` names plus the PG map, perf counters and health.
     pub(super) fn publish(&mut self, cluster: &Cluster, dirty: Dirty) {
         let used = self.osd_used();
+        let mut perf = match self.perf_out.take() {
+            Some(buf) => buf,
+            None => Arc::new(self.perf_layout()),
+        };
+        if let Some(out) = Arc::get_mut(&mut perf) {
+            self.render_perf(out, &used);
+        }
         let (summary, df, problems) = self.pg_state(&used);
         let snap = cluster.snapshot();
         let osd_map = dirty.osd.then(|| self.osd_map());
@@ -2005,7 +1974,7 @@ impl Sim {
                 pools: self.pools.iter().map(|p| Arc::clone(&p.pgs)).collect(),
             })),
             df: Some(df),
-            perf: Some(self.perf(&used)),
+            perf: Some(Arc::clone(&perf)),
             cluster_checks: Some(checks),
             ..Update::default()
         };
@@ -2021,6 +1990,7 @@ impl Sim {
             });
         }
         cluster.publish(update);
+        self.perf_out.published(perf);
     }
 }
 
@@ -2045,7 +2015,7 @@ fn sorted_counts(m: &BTreeMap<PgState, u64>) -> Vec<PgStateCount> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::model::{HealthStatus, NotifyKind};
+    use crate::cluster::model::{CounterKind, HealthStatus, NotifyKind, PerfCounter};
     use serde_json::{Value, json};
     use std::time::Instant;
 
@@ -2135,7 +2105,8 @@ mod tests {
         assert_eq!(s.servers.len(), 4);
         assert!(s.get_metadata("osd", "3").is_some());
         assert!(!s.perf_counters("osd.3", "osd.op_").is_empty());
-        assert_eq!(s.perf_counters("mon.", "").len(), 3 * 8);
+        let mon_counters = s.perf_counters("mon.", "").len();
+        assert_eq!(mon_counters, 3 * sim_perf::mon_schema().len());
         let names: Vec<&str> = s.osd_map.pools.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["rbd", "cephfs.cephfs.meta", "cephfs.cephfs.data"]);
         let pgs: u64 = s.osd_map.pools.iter().map(|p| u64::from(p.pg_num)).sum();
@@ -2705,6 +2676,197 @@ mod tests {
         println!("compared {checked} reference files");
     }
 
+    /// Families of the reference prometheus output with a `ceph_daemon` label that do
+    /// not come from perf counters: ceph-mgr computes them from the maps, the daemon
+    /// metadata, the OSDs' `osd_stats` (`apply_latency_ms`, `commit_latency_ms`) and
+    /// the health metrics daemons report beside their counters (`SLOW_OPS`,
+    /// `PENDING_CREATING_PGS`).
+    const NOT_PERF_COUNTERS: [&str; 11] = [
+        "ceph_daemon_health_metrics",
+        "ceph_mgr_metadata",
+        "ceph_mgr_status",
+        "ceph_mon_metadata",
+        "ceph_mon_quorum_status",
+        "ceph_osd_apply_latency_ms",
+        "ceph_osd_commit_latency_ms",
+        "ceph_osd_in",
+        "ceph_osd_metadata",
+        "ceph_osd_up",
+        "ceph_osd_weight",
+    ];
+
+    /// A prometheus family: type, help, and the daemon types (`mon`, `osd`) with a
+    /// sample.
+    type Families = BTreeMap<String, (String, String, std::collections::BTreeSet<String>)>;
+
+    /// The per-daemon families of a prometheus page.
+    fn daemon_families(page: &str) -> Families {
+        let mut meta: BTreeMap<&str, (String, String)> = BTreeMap::new();
+        let mut out = Families::new();
+        for line in page.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+                meta.entry(name).or_default().1 = help.to_string();
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
+                meta.entry(name).or_default().0 = kind.to_string();
+            } else if let Some((name, rest)) = line.split_once("{ceph_daemon=\"")
+                && let Some((kind, _)) = rest.split_once('.')
+                && ["mon", "osd", "mgr"].contains(&kind)
+            {
+                let (t, h) = meta.get(name).cloned().unwrap_or_default();
+                out.entry(name.to_string())
+                    .or_insert((t, h, Default::default()))
+                    .2
+                    .insert(kind.to_string());
+            }
+        }
+        out
+    }
+
+    /// The families ceph's prometheus module makes of perf counters: `ceph_` and the
+    /// path with `.` and `-` as `_` (`:` stays); an average gives `_sum` and `_count`.
+    fn counter_families(counters: &[PerfCounter]) -> Families {
+        let mut out = Families::new();
+        for c in counters {
+            let name = format!("ceph_{}", c.path.replace(['.', '-'], "_"));
+            let names = match c.kind {
+                CounterKind::Gauge => vec![(name, "gauge", c.description.clone())],
+                CounterKind::Counter => vec![(name, "counter", c.description.clone())],
+                CounterKind::Average => vec![
+                    (
+                        format!("{name}_sum"),
+                        "counter",
+                        format!("{} Total", c.description),
+                    ),
+                    (
+                        format!("{name}_count"),
+                        "counter",
+                        format!("{} Count", c.description),
+                    ),
+                ],
+            };
+            let kind = c.daemon.split('.').next().unwrap_or_default().to_string();
+            for (n, t, h) in names {
+                out.entry(n)
+                    .or_insert((t.to_string(), h, Default::default()))
+                    .2
+                    .insert(kind.clone());
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn perf_counters_cover_reference_prometheus_families() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/reference/ceph-16.2.15/ceph-mgr-prometheus-metrics.txt"
+        );
+        let Ok(page) = std::fs::read_to_string(path) else {
+            println!("skipped: no {path}");
+            return;
+        };
+        let reference = daemon_families(&page);
+        let (c, h) = boot(SimConfig {
+            mons: 1,
+            hosts: 1,
+            osds: 3,
+            ..SimConfig::default()
+        })
+        .await;
+        for _ in 0..5 {
+            h.tick().await;
+        }
+        let counters = c.snapshot().perf_counters("", "");
+        let ours = counter_families(&counters);
+        let mut problems = Vec::new();
+        let mut derived = 0;
+        for (name, (kind, help, daemons)) in &reference {
+            if NOT_PERF_COUNTERS.contains(&name.as_str()) {
+                continue;
+            }
+            derived += 1;
+            match ours.get(name) {
+                None => problems.push(format!("missing {name}")),
+                Some((k, hh, d)) => {
+                    if k != kind || hh != help || !daemons.is_subset(d) {
+                        problems.push(format!(
+                            "{name}: ours {k} {hh:?} on {d:?}, ceph {kind} {help:?} on {daemons:?}"
+                        ));
+                    }
+                }
+            }
+        }
+        // Daemons report only counters of priority "useful" and up: no others.
+        for name in ours.keys() {
+            if !reference.contains_key(name) {
+                problems.push(format!("{name} is not reported by ceph"));
+            }
+        }
+        assert!(problems.is_empty(), "{problems:#?}");
+        assert!(derived > 150, "{derived}");
+        println!("{derived} reference families derived from perf counters");
+        // The counters move with the IO.
+        let value = |daemon: &str, path: &str| {
+            counters
+                .iter()
+                .find(|c| c.daemon == daemon && c.path == path)
+                .map(|c| (c.value, c.count))
+                .unwrap_or_default()
+        };
+        let ops: u64 = (0..3).map(|i| value(&format!("osd.{i}"), "osd.op").0).sum();
+        assert!(ops > 0);
+        let (sum, count) = value("osd.0", "osd.op_r_latency");
+        assert_eq!(count, value("osd.0", "osd.op_r").0);
+        if count > 0 {
+            let ms = sum as f64 / count as f64 / 1e6;
+            assert!((0.2..30.0).contains(&ms), "{ms} ms");
+        }
+        assert!(value("osd.0", "osd.numpg").0 > 0);
+        assert!(value("osd.0", "osd.stat_bytes_used").0 > 0);
+        assert!(value("mon.a", "paxos.commit").0 > 0);
+        assert!(value("mon.a", "rocksdb.get_latency").1 > 0);
+        assert_eq!(value("mon.a", "mon.election_win").0, 1);
+        assert_eq!(
+            value("mon.a", "prioritycache.target_bytes").0,
+            2 << 30,
+            "mon_memory_target"
+        );
+    }
+
+    #[tokio::test]
+    async fn elections_count_on_every_monitor() {
+        let (c, h) = boot(SimConfig::default()).await;
+        assert_eq!(
+            run(&h, json!({"prefix": "mon down", "name": "b"}))
+                .await
+                .retval,
+            0
+        );
+        assert_eq!(
+            run(&h, json!({"prefix": "mon up", "name": "b"}))
+                .await
+                .retval,
+            0
+        );
+        h.tick().await;
+        let s = c.snapshot();
+        let value = |daemon: &str, path: &str| {
+            s.perf_counters(daemon, path)
+                .first()
+                .map(|c| c.value)
+                .unwrap_or_default()
+        };
+        assert_eq!(value("mon.a", "mon.election_win"), 3);
+        assert_eq!(value("mon.a", "paxos.lease_ack_timeout"), 1);
+        assert_eq!(value("mon.b", "mon.election_lose"), 2);
+        assert_eq!(value("mon.b", "mon.election_call"), 1);
+        assert_eq!(value("mon.c", "mon.num_elections"), 3);
+        assert_eq!(value("mon.a", "paxos.share_state"), 1);
+        assert_eq!(value("mon.b", "paxos.start_peon"), 2);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn ten_thousand_osds_one_million_pgs() {
         let cfg = SimConfig {
@@ -2736,6 +2898,36 @@ mod tests {
         let t = Instant::now();
         h.tick().await;
         let tick2 = t.elapsed();
+        let mut ticks = Vec::new();
+        for _ in 0..20 {
+            let t = Instant::now();
+            h.tick().await;
+            ticks.push(t.elapsed());
+        }
+        ticks.sort();
+        // A tick rewrites the buffer published two ticks before.
+        let ptr = || Arc::as_ptr(&c.snapshot().perf);
+        let before = ptr();
+        h.tick().await;
+        h.tick().await;
+        assert_eq!(ptr(), before, "perf buffer not reused");
+        let perf_t = {
+            let mut sim = lock(&h.sim);
+            let used = sim.osd_used();
+            let mut buf = sim.perf_layout();
+            let t = Instant::now();
+            for _ in 0..20 {
+                sim.advance_perf(1.0);
+                sim.render_perf(&mut buf, &used);
+            }
+            t.elapsed() / 20
+        };
+        let counters = c.snapshot().perf_counters("osd.", "").len();
+        println!("perf counters: {counters} OSD values, advanced and rendered in {perf_t:?}");
+        println!(
+            "20 more ticks: min {:?}, median {:?}, max {:?}",
+            ticks[0], ticks[10], ticks[19]
+        );
         println!(
             "10k OSDs / {pgs} PGs: start {started:?}, tick {tick:?}, tick while backfilling {tick2:?}, \
              osd_map json {} MB in {osd_map_t:?}, pg_summary json {} KB in {summary_t:?}, osd out {out_t:?}, \

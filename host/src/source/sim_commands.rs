@@ -808,11 +808,7 @@ impl Sim {
         self.mons[i].up = up;
         self.mon_epoch += 1;
         self.election_epoch += 2;
-        for (k, m) in self.mon_perf.iter_mut().enumerate() {
-            if self.mons.get(k).is_some_and(|x| x.up) {
-                m[3] += 1;
-            }
-        }
+        self.mon_election(i);
         match self.mon_leader() {
             Some(leader) => {
                 let quorum: Vec<(usize, &str)> = self
