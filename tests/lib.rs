@@ -40,6 +40,37 @@ pub fn promtool() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("promtool"))
 }
 
+/// Runs the real `promtool check metrics` on an exposition page. A page that does
+/// not parse (promtool's exit code 1) is an error; naming-convention lint findings
+/// (exit code 3) are returned, one line each, for the caller to judge: metric names
+/// that ceph-mgr defines must be kept even where promtool's lint dislikes them.
+pub fn check_exposition(page: &str) -> Result<Vec<String>> {
+    use std::io::Write;
+    let mut child = Command::new(promtool())
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running promtool (make test installs it)")?;
+    child
+        .stdin
+        .take()
+        .context("promtool stdin")?
+        .write_all(page.as_bytes())?;
+    let out = child.wait_with_output()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match out.status.code() {
+        Some(0) => Ok(Vec::new()),
+        Some(3) => Ok(text.lines().map(str::to_string).collect()),
+        _ => bail!("promtool rejects the page ({}): {text}", out.status),
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

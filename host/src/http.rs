@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 use crate::command::{Signature, words_to_command};
 use crate::runtime::Runtime;
 use crate::runtime::bindings::ceph::mgr::types::{CommandResult, HttpRequest};
-use crate::runtime::module::CallError;
+use crate::runtime::module::{CallError, State as ModuleState};
+use crate::runtime::published::Page;
 use crate::source::sim;
 
 /// Largest request body accepted, API or module route.
@@ -220,6 +221,23 @@ async fn cluster_get(State(api): State<Api>, Path(name): Path<String>) -> Respon
     }
 }
 
+/// Answers from a page the module published: the body is shared, not copied.
+fn published_response(page: &Page, head: bool) -> Response {
+    let body = if head {
+        Body::empty()
+    } else {
+        Body::from(page.body.clone())
+    };
+    let mut out = Response::new(body);
+    *out.status_mut() = StatusCode::from_u16(page.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    for (k, v) in &page.headers {
+        if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {
+            out.headers_mut().append(k, v);
+        }
+    }
+    out
+}
+
 /// Most bytes of an oversized body read and discarded before answering 413, so
 /// that the client is still reading when the answer comes.
 const MAX_DISCARD: usize = 64 << 20;
@@ -300,6 +318,13 @@ async fn forward_http(api: &Api, name: &str, path: String, request: Request) -> 
             StatusCode::NOT_FOUND,
             format!("module `{name}` serves no HTTP"),
         );
+    }
+    let head = request.method() == axum::http::Method::HEAD;
+    if (request.method() == axum::http::Method::GET || head)
+        && module.state() == ModuleState::Running
+        && let Some(page) = module.published(&path)
+    {
+        return published_response(&page, head);
     }
     let (parts, body) = request.into_parts();
     let body = match read_body(body).await {

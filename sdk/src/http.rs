@@ -59,3 +59,16 @@ impl HttpRequest {
         self.method.eq_ignore_ascii_case("GET") && self.path == path
     }
 }
+
+/// Has the host itself answer `GET` and `HEAD` of `path` (`/metrics`) with
+/// `response` until it is replaced or [`unpublish_http`] is called, without calling
+/// `handle_http`: for a page computed once and read by many clients. The host drops
+/// published pages when the module's instance ends.
+pub fn publish_http(path: &str, response: &HttpResponse) -> crate::Result<()> {
+    crate::wit::ceph::mgr::mgr::publish_http(path, Some(response))
+}
+
+/// Stops the host answering `path` for the module; `handle_http` gets it again.
+pub fn unpublish_http(path: &str) -> crate::Result<()> {
+    crate::wit::ceph::mgr::mgr::publish_http(path, None)
+}

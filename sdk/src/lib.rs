@@ -4,6 +4,7 @@
 
 mod command;
 mod http;
+pub use http::{publish_http, unpublish_http};
 mod info;
 mod runtime;
 mod text;

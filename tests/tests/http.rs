@@ -1,37 +1,11 @@
 //! HTTP for modules and the host's own metrics, through the real binary.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use wasm_mgr_tests::{Host, promtool};
+use anyhow::Result;
+use wasm_mgr_tests::{Host, check_exposition};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Runs the real `promtool check metrics` on an exposition page.
-pub fn check_exposition(page: &str) -> Result<()> {
-    let mut child = Command::new(promtool())
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("running promtool (make test installs it)")?;
-    child
-        .stdin
-        .take()
-        .context("promtool stdin")?
-        .write_all(page.as_bytes())?;
-    let out = child.wait_with_output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "promtool rejects the page: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
 
 #[tokio::test]
 async fn module_routes_answer_and_every_request_gets_an_answer() -> Result<()> {
@@ -72,6 +46,43 @@ async fn module_routes_answer_and_every_request_gets_an_answer() -> Result<()> {
         .send()
         .await?;
     assert_eq!(resp.text().await?, "1000 bytes");
+    Ok(())
+}
+
+#[tokio::test]
+async fn published_pages_are_served_by_the_host() -> Result<()> {
+    let host = Host::start(&["probe"], None, &[]).await?;
+    assert_eq!(host.get("/modules/probe/page").await?.0, 404);
+    host.command_ok("probe", "probe publish /page first")
+        .await?;
+    let calls = host.module("probe").await?["http_requests"].clone();
+    for _ in 0..5 {
+        assert_eq!(
+            host.get("/modules/probe/page").await?,
+            (200, "first".into())
+        );
+    }
+    assert_eq!(
+        host.module("probe").await?["http_requests"],
+        calls,
+        "the host answered without entering the module"
+    );
+    host.command_ok("probe", "probe publish /page second")
+        .await?;
+    assert_eq!(
+        host.get("/modules/probe/page").await?,
+        (200, "second".into())
+    );
+    // Other paths still reach handle-http.
+    assert_eq!(
+        host.get("/modules/probe/hello").await?,
+        (200, "hello".into())
+    );
+    let (status, v) = host.command("probe", "probe publish no-slash x").await?;
+    assert!(
+        status == 200 && v["retval"] != 0,
+        "a bad path is refused: {v}"
+    );
     Ok(())
 }
 
@@ -124,7 +135,11 @@ async fn host_metrics_are_valid_exposition_with_per_module_figures() -> Result<(
                 .then_some(page))
         })
         .await?;
-    check_exposition(&page)?;
+    let lint = check_exposition(&page)?;
+    assert!(
+        lint.is_empty(),
+        "our own metric names pass promtool's lint: {lint:?}"
+    );
     for needle in [
         "wasm_mgr_module_state{module=\"probe\",state=\"running\"} 1",
         "wasm_mgr_module_notify_queue_depth{module=\"probe\"}",

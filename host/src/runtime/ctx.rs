@@ -13,8 +13,18 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::Services;
+use super::published::PublishedPages;
 use crate::config::ResolvedOptions;
 use crate::metrics::ModuleUsage;
+
+/// What a module keeps across its instances: usage counters and published pages.
+#[derive(Default)]
+pub struct Shared {
+    /// Memory and CPU counters.
+    pub usage: ModuleUsage,
+    /// Pages the host serves for it.
+    pub published: PublishedPages,
+}
 
 /// Set when the host asks a module to shut down; wakes its sleeping imports.
 #[derive(Default)]
@@ -59,6 +69,8 @@ pub struct ModuleCtx {
     pub shutdown: Arc<ShutdownSignal>,
     /// Memory and table limits.
     pub limits: Limiter,
+    /// What outlives the instance: usage counters and published pages.
+    pub shared: Arc<Shared>,
     log_name: Arc<Mutex<String>>,
     wasi: WasiCtx,
     table: ResourceTable,
@@ -72,7 +84,7 @@ impl ModuleCtx {
         services: Arc<Services>,
         options: Arc<ResolvedOptions>,
         memory_limit: usize,
-        usage: Arc<ModuleUsage>,
+        shared: Arc<Shared>,
     ) -> Self {
         let log_name = Arc::new(Mutex::new(name.to_string()));
         let wasi = WasiCtx::builder()
@@ -91,7 +103,8 @@ impl ModuleCtx {
             services,
             options,
             shutdown: Arc::new(ShutdownSignal::default()),
-            limits: Limiter::new(memory_limit, usage),
+            limits: Limiter::new(memory_limit, shared.clone()),
+            shared,
             wasi,
             table: ResourceTable::new(),
         }
@@ -125,16 +138,16 @@ const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 pub struct Limiter {
     limit: usize,
     used: usize,
-    usage: Arc<ModuleUsage>,
+    shared: Arc<Shared>,
 }
 
 impl Limiter {
-    fn new(limit: usize, usage: Arc<ModuleUsage>) -> Self {
-        usage.memory_bytes.store(0, Ordering::Relaxed);
+    fn new(limit: usize, shared: Arc<Shared>) -> Self {
+        shared.usage.memory_bytes.store(0, Ordering::Relaxed);
         Limiter {
             limit,
             used: 0,
-            usage,
+            shared,
         }
     }
 }
@@ -162,7 +175,8 @@ impl wasmtime::ResourceLimiter for Limiter {
             return Ok(false);
         }
         self.used = grown;
-        self.usage
+        self.shared
+            .usage
             .memory_bytes
             .store(grown as u64, Ordering::Relaxed);
         Ok(true)

@@ -182,6 +182,17 @@ impl mgr::Host for ModuleCtx {
     fn is_shutting_down(&mut self) -> bool {
         self.shutdown.is_requested()
     }
+
+    fn publish_http(
+        &mut self,
+        path: String,
+        response: Option<types::HttpResponse>,
+    ) -> Result<(), Error> {
+        self.shared
+            .published
+            .set(&path, response)
+            .map_err(Error::Invalid)
+    }
 }
 
 impl mgr_async::Host for ModuleCtx {}

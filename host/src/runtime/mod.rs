@@ -9,6 +9,7 @@ pub mod ctx;
 pub mod engine;
 mod imports;
 pub mod module;
+pub mod published;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,12 +26,12 @@ use crate::cluster::Cluster;
 use crate::cluster::model::{Change, NotifyKind};
 use crate::command::{Signature, find_by_prefix};
 use crate::config::{Config, ModuleConfig, ResolvedOptions};
-use crate::metrics::{Metrics, ModuleUsage};
+use crate::metrics::Metrics;
 use crate::source::sim::SimHandle;
 use crate::store::Store as KvStore;
 use bindings::ceph::mgr::types::{CommandResult, CommandTarget, Error as WitError};
 use bindings::{Module, ModulePre};
-use ctx::ModuleCtx;
+use ctx::{ModuleCtx, Shared};
 use engine::{CacheOutcome, CompileCache};
 use module::{Blueprint, ModuleHandle, ModuleStatus, State};
 
@@ -350,14 +351,14 @@ impl Runtime {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         let provisional = name.unwrap_or(&stem);
-        let usage = Arc::new(ModuleUsage::default());
+        let shared = Arc::new(Shared::default());
         let (mut store, module) = self
             .instantiate(
                 provisional,
                 &pre,
                 Arc::new(ResolvedOptions::default()),
                 DEFAULT_MEMORY_LIMIT,
-                usage.clone(),
+                shared.clone(),
             )
             .await?;
         let instantiate = t1.elapsed();
@@ -416,7 +417,7 @@ impl Runtime {
                 memory_limit,
                 http_timeout,
                 listen: settings.listen,
-                usage,
+                shared,
             },
             (store, module),
         );
@@ -454,9 +455,9 @@ impl Runtime {
         pre: &ModulePre<ModuleCtx>,
         options: Arc<ResolvedOptions>,
         memory_limit: usize,
-        usage: Arc<ModuleUsage>,
+        shared: Arc<Shared>,
     ) -> Result<(Store<ModuleCtx>, Module)> {
-        let ctx = ModuleCtx::new(name, self.services.clone(), options, memory_limit, usage);
+        let ctx = ModuleCtx::new(name, self.services.clone(), options, memory_limit, shared);
         let mut store = Store::new(&self.engine, ctx);
         store.limiter(|ctx| &mut ctx.limits);
         store.set_epoch_deadline(1);

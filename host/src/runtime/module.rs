@@ -15,11 +15,12 @@ use super::actor::{self, Call, CallStats, Exit, Inbox, Mailbox};
 use super::bindings::ceph::mgr::types::{CommandResult, HttpRequest, HttpResponse, ModuleInfo};
 use super::bindings::{Module, ModulePre};
 use super::ctx::ModuleCtx;
+use super::ctx::Shared;
+use super::published::Page;
 use super::{Runtime, Services};
 use crate::cluster::model::{Change, HealthCheck, HealthStatus, NotifyKind};
 use crate::command::Signature;
 use crate::config::ResolvedOptions;
-use crate::metrics::ModuleUsage;
 
 /// Most requests queued for one module before callers are told it is busy.
 pub const CALL_QUEUE: usize = 64;
@@ -130,7 +131,7 @@ pub struct ModuleHandle {
     notified: watch::Sender<u64>,
     life: Mutex<Life>,
     stopped: watch::Sender<bool>,
-    usage: Arc<ModuleUsage>,
+    shared: Arc<Shared>,
     /// How long an HTTP request may take before the client gets 503.
     pub http_timeout: Duration,
     /// The module's own HTTP listener, if configured.
@@ -150,8 +151,8 @@ pub struct Blueprint {
     pub http_timeout: Duration,
     /// The module's own HTTP listener, if configured.
     pub listen: Option<std::net::SocketAddr>,
-    /// Memory and CPU counters.
-    pub usage: Arc<ModuleUsage>,
+    /// Usage counters and published pages.
+    pub shared: Arc<Shared>,
 }
 
 impl ModuleHandle {
@@ -185,7 +186,7 @@ impl ModuleHandle {
                 last_error: None,
             }),
             stopped: watch::channel(false).0,
-            usage: blueprint.usage.clone(),
+            shared: blueprint.shared.clone(),
             http_timeout: blueprint.http_timeout,
             listen: blueprint.listen,
         });
@@ -267,6 +268,11 @@ impl ModuleHandle {
         let _ = stopped.wait_for(|s| *s).await;
     }
 
+    /// The page the module published at `path`, while it runs.
+    pub fn published(&self, path: &str) -> Option<Arc<Page>> {
+        self.shared.published.get(path)
+    }
+
     /// Current life-cycle state.
     pub fn state(&self) -> State {
         self.life().state
@@ -293,8 +299,8 @@ impl ModuleHandle {
             notifies: self.stats.notifies.load(Ordering::Relaxed),
             commands: self.stats.commands.load(Ordering::Relaxed),
             http_requests: self.stats.http.load(Ordering::Relaxed),
-            memory_bytes: self.usage.memory(),
-            cpu_seconds: self.usage.cpu_seconds(),
+            memory_bytes: self.shared.usage.memory(),
+            cpu_seconds: self.shared.usage.cpu_seconds(),
         }
     }
 
@@ -348,7 +354,7 @@ async fn supervise(
                     &blueprint.pre,
                     blueprint.options.clone(),
                     blueprint.memory_limit,
-                    blueprint.usage.clone(),
+                    blueprint.shared.clone(),
                 )
                 .await
             {
@@ -375,10 +381,11 @@ async fn supervise(
                 notified: &handle.notified,
                 name: &handle.name,
                 metrics: &services.metrics,
-                usage: &handle.usage,
+                usage: &handle.shared.usage,
             },
         )
         .await;
+        handle.shared.published.clear();
         match exit {
             Exit::Stopped => {
                 tracing::info!(module = %handle.name, "stopped");

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use wasm_mgr_sdk::{
     Command, CommandResult, HealthCheck, HttpRequest, HttpResponse, Module, ModuleInfo,
     ModuleOption, Notification, NotifyKind, OptionValue, cluster, errno, export_module, health,
-    mgr_warn, options, sleep, store,
+    mgr_warn, options, publish_http, sleep, store,
 };
 
 /// Notifications kept in memory; older ones are dropped.
@@ -143,6 +143,12 @@ impl Probe {
                 Ok(json!({ "cleared": true }))
             }
             "probe epoch" => Ok(epochs_json()),
+            "probe publish" => {
+                let path = required(command, "path")?;
+                let text = required(command, "text")?;
+                publish_http(path, &HttpResponse::text(text))?;
+                Ok(json!({ "published": path }))
+            }
             other => Err(CommandResult::error(
                 errno::EINVAL,
                 format!("unknown command: {other}"),
@@ -219,6 +225,11 @@ impl Module for Probe {
                 "rw",
             )
             .command("probe epoch", "Epoch of every map", "r")
+            .command(
+                "probe publish name=path,type=CephString name=text,type=CephString",
+                "Have the host serve a text page at a path",
+                "rw",
+            )
             .notify(&NotifyKind::ALL)
             .http()
     }

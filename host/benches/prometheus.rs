@@ -1,0 +1,157 @@
+//! `make bench`: the prometheus module on the simulated cluster at 100, 1,000 and
+//! 10,000 OSDs — scrape latency with 4 concurrent scrapers, page size, collection
+//! time, and host RSS.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+const SCRAPERS: usize = 4;
+const SCRAPES_EACH: usize = 50;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+struct Server {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn start(osds: u32, port: u16) -> Result<Server> {
+    let dir =
+        std::env::temp_dir().join(format!("wasm-mgr-prom-bench-{}-{osds}", std::process::id()));
+    std::fs::create_dir_all(dir.join("modules"))?;
+    std::fs::copy(
+        workspace().join("target/modules/prometheus.wasm"),
+        dir.join("modules/prometheus.wasm"),
+    )
+    .context("target/modules/prometheus.wasm: run `make build`")?;
+    let hosts = (osds / 20).max(1);
+    let pgs = u64::from(osds) * 100;
+    let child = Command::new(workspace().join("target/release/wasm-mgr"))
+        .arg("serve")
+        .arg("--modules")
+        .arg(dir.join("modules"))
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .arg("--http")
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["--osds", &osds.to_string(), "--hosts", &hosts.to_string()])
+        .args(["--pgs", &pgs.to_string()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    Ok(Server { child, dir })
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// The last collection's duration from the page (`..._sum` / `..._count` deltas are
+/// averages; the module also exports the last one).
+fn collect_seconds(page: &str) -> Option<f64> {
+    let value = |name: &str| {
+        page.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let sum = value("ceph_prometheus_collect_duration_seconds_sum");
+    let count = value("ceph_prometheus_collect_duration_seconds_count");
+    (count > 0.0).then(|| sum / count)
+}
+
+async fn bench(osds: u32) -> Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let server = start(osds, port)?;
+    let url = format!("http://127.0.0.1:{port}/modules/prometheus/metrics");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let first = loop {
+        if let Ok(resp) = client.get(&url).send().await
+            && resp.status().is_success()
+        {
+            break resp.text().await?;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("no page within 120 s at {osds} OSDs");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let ready = started.elapsed();
+    let mut tasks = Vec::new();
+    for _ in 0..SCRAPERS {
+        let client = client.clone();
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::with_capacity(SCRAPES_EACH);
+            for _ in 0..SCRAPES_EACH {
+                let t0 = Instant::now();
+                let resp = client.get(&url).send().await?;
+                anyhow::ensure!(
+                    resp.status().is_success(),
+                    "scrape failed: {}",
+                    resp.status()
+                );
+                resp.bytes().await?;
+                samples.push(t0.elapsed());
+            }
+            Ok::<_, anyhow::Error>(samples)
+        }));
+    }
+    let mut samples = Vec::new();
+    for t in tasks {
+        samples.extend(t.await??);
+    }
+    samples.sort();
+    let last = client.get(&url).send().await?.text().await?;
+    println!(
+        "prometheus, {osds:>6} OSDs, {:>8} PGs: scrape p50={:>9.3?} p99={:>9.3?} ({} scrapes, {SCRAPERS} concurrent), page {:.2} MiB, collect {:.1} ms avg, first page after {:.2?}, host RSS {:.1} MiB",
+        u64::from(osds) * 100,
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99),
+        samples.len(),
+        first.len() as f64 / (1024.0 * 1024.0),
+        collect_seconds(&last).unwrap_or(f64::NAN) * 1000.0,
+        ready,
+        rss_mib(server.child.id()),
+    );
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    for osds in [100, 1_000, 10_000] {
+        rt.block_on(bench(osds))?;
+    }
+    Ok(())
+}
