@@ -3,7 +3,7 @@
 
 CARGO        ?= cargo
 WASM_TARGET  := wasm32-wasip2
-MODULES      := selftest status
+MODULES      := selftest status prometheus
 TEST_MODULES := probe crasher describe-trap wasi-command
 OUT          := target/modules
 TEST_OUT     := target/test-modules
@@ -51,13 +51,13 @@ build-test-modules: setup
 
 ## The host with the simulated cluster and the shipped modules, API on 127.0.0.1:7000.
 run: build
-	./target/release/wasm-mgr serve --modules $(OUT) --state-dir .state
+	./target/release/wasm-mgr serve --modules $(OUT) --state-dir .state --config wasm-mgr.toml
 
 ## Unit tests, then integration tests that run the real binary with real modules.
 test: build build-test-modules test-tools unit-test integration-test
 
 unit-test:
-	$(CARGO) test --release -p wasm-mgr
+	$(CARGO) test --release -p wasm-mgr -p wasm-mgr-sdk -p status -p prometheus
 
 integration-test:
 	$(CARGO) test --release -p wasm-mgr-tests -- --test-threads 2
@@ -65,6 +65,7 @@ integration-test:
 ## Benchmarks: notify fan-out, instantiation, host RSS. Figures go to stdout.
 bench: build build-test-modules
 	$(CARGO) bench -p wasm-mgr --bench core
+	$(CARGO) bench -p wasm-mgr --bench prometheus
 
 lint:
 	$(CARGO) fmt --all --check
