@@ -57,7 +57,7 @@ run: build
 test: build build-test-modules test-tools unit-test integration-test
 
 unit-test:
-	$(CARGO) test --release -p wasm-mgr -p wasm-mgr-sdk -p status -p prometheus
+	$(CARGO) test --release -p wasm-mgr -p wasm-mgr-sdk -p status -p prometheus@0.1.0
 
 integration-test:
 	$(CARGO) test --release -p wasm-mgr-tests -- --test-threads 2

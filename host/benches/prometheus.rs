@@ -1,6 +1,6 @@
 //! `make bench`: the prometheus module on the simulated cluster at 100, 1,000 and
-//! 10,000 OSDs — scrape latency with 4 concurrent scrapers, page size, collection
-//! time, and host RSS.
+//! 10,000 OSDs: scrape latency with 4 concurrent scrapers (plain and gzip, as
+//! Prometheus asks), page size, collection time, and host RSS.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,6 +20,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// A `wasm-mgr serve` with the prometheus module; killed on drop.
 struct Server {
     child: Child,
     dir: PathBuf,
@@ -74,18 +75,63 @@ fn rss_mib(pid: u32) -> f64 {
         / 1024.0
 }
 
-/// The last collection's duration from the page (`..._sum` / `..._count` deltas are
-/// averages; the module also exports the last one).
+/// Mean duration of a whole collection: the per-step sums added up, divided by the
+/// number of collections (the count of any one step).
 fn collect_seconds(page: &str) -> Option<f64> {
-    let value = |name: &str| {
+    let values = |name: &str| -> Vec<f64> {
         page.lines()
             .filter(|l| l.starts_with(name))
             .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
-            .sum::<f64>()
+            .collect()
     };
-    let sum = value("ceph_prometheus_collect_duration_seconds_sum");
-    let count = value("ceph_prometheus_collect_duration_seconds_count");
+    let sum: f64 = values("ceph_prometheus_collect_duration_seconds_sum")
+        .iter()
+        .sum();
+    let count = values("ceph_prometheus_collect_duration_seconds_count")
+        .into_iter()
+        .fold(0.0, f64::max);
     (count > 0.0).then(|| sum / count)
+}
+
+/// `SCRAPERS` concurrent scrapers, `SCRAPES_EACH` scrapes each, with or without
+/// `accept-encoding: gzip`; the latencies, sorted, and the bytes of one answer.
+async fn scrape_round(
+    client: &reqwest::Client,
+    url: &str,
+    gzip: bool,
+) -> Result<(Vec<Duration>, usize)> {
+    let mut tasks = Vec::new();
+    for _ in 0..SCRAPERS {
+        let client = client.clone();
+        let url = url.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::with_capacity(SCRAPES_EACH);
+            for _ in 0..SCRAPES_EACH {
+                let t0 = Instant::now();
+                let mut req = client.get(&url);
+                if gzip {
+                    req = req.header("accept-encoding", "gzip");
+                }
+                let resp = req.send().await?;
+                anyhow::ensure!(
+                    resp.status().is_success(),
+                    "scrape failed: {}",
+                    resp.status()
+                );
+                let len = resp.bytes().await?.len();
+                samples.push((t0.elapsed(), len));
+            }
+            Ok::<_, anyhow::Error>(samples)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let bytes = all.last().map(|s| s.1).unwrap_or(0);
+    let mut samples: Vec<Duration> = all.into_iter().map(|s| s.0).collect();
+    samples.sort();
+    Ok((samples, bytes))
 }
 
 async fn bench(osds: u32) -> Result<()> {
@@ -108,38 +154,23 @@ async fn bench(osds: u32) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let ready = started.elapsed();
-    let mut tasks = Vec::new();
-    for _ in 0..SCRAPERS {
-        let client = client.clone();
-        let url = url.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut samples = Vec::with_capacity(SCRAPES_EACH);
-            for _ in 0..SCRAPES_EACH {
-                let t0 = Instant::now();
-                let resp = client.get(&url).send().await?;
-                anyhow::ensure!(
-                    resp.status().is_success(),
-                    "scrape failed: {}",
-                    resp.status()
-                );
-                resp.bytes().await?;
-                samples.push(t0.elapsed());
-            }
-            Ok::<_, anyhow::Error>(samples)
-        }));
-    }
-    let mut samples = Vec::new();
-    for t in tasks {
-        samples.extend(t.await??);
-    }
-    samples.sort();
+    // Let the compressed copy of the page be made before timing gzip scrapes.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (plain, bytes_plain) = scrape_round(&client, &url, false).await?;
+    let (gzip, bytes_gzip) = scrape_round(&client, &url, true).await?;
     let last = client.get(&url).send().await?.text().await?;
+    let pgs = u64::from(osds) * 100;
+    for (what, samples, bytes) in [("plain", plain, bytes_plain), ("gzip", gzip, bytes_gzip)] {
+        println!(
+            "prometheus {osds:>6} OSDs {pgs:>8} PGs  {what:<5} scrape p50={:>9.3?} p99={:>9.3?} ({} scrapes, {SCRAPERS} concurrent), {:.2} MiB each",
+            percentile(&samples, 0.5),
+            percentile(&samples, 0.99),
+            samples.len(),
+            bytes as f64 / (1024.0 * 1024.0),
+        );
+    }
     println!(
-        "prometheus, {osds:>6} OSDs, {:>8} PGs: scrape p50={:>9.3?} p99={:>9.3?} ({} scrapes, {SCRAPERS} concurrent), page {:.2} MiB, collect {:.1} ms avg, first page after {:.2?}, host RSS {:.1} MiB",
-        u64::from(osds) * 100,
-        percentile(&samples, 0.5),
-        percentile(&samples, 0.99),
-        samples.len(),
+        "prometheus {osds:>6} OSDs {pgs:>8} PGs  page {:.2} MiB, mean collection {:.1} ms, first page {:.2?} after start, host RSS {:.1} MiB",
         first.len() as f64 / (1024.0 * 1024.0),
         collect_seconds(&last).unwrap_or(f64::NAN) * 1000.0,
         ready,
@@ -149,6 +180,12 @@ async fn bench(osds: u32) -> Result<()> {
 }
 
 fn main() -> Result<()> {
+    println!(
+        "machine: {} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
     let rt = tokio::runtime::Runtime::new()?;
     for osds in [100, 1_000, 10_000] {
         rt.block_on(bench(osds))?;

@@ -221,14 +221,28 @@ async fn cluster_get(State(api): State<Api>, Path(name): Path<String>) -> Respon
     }
 }
 
-/// Answers from a page the module published: the body is shared, not copied.
-fn published_response(page: &Page, head: bool) -> Response {
-    let body = if head {
-        Body::empty()
-    } else {
-        Body::from(page.body.clone())
+/// Answers from a page the module published: the body is shared, not copied, and
+/// gzip-compressed when the client accepts it and the compressed copy is ready.
+fn published_response(page: &Page, head: bool, gzip_ok: bool) -> Response {
+    let gzip = page.gzip.get().filter(|_| gzip_ok);
+    let body = match (head, gzip) {
+        (true, _) => Body::empty(),
+        (false, Some(gz)) => Body::from(gz.clone()),
+        (false, None) => Body::from(page.body.clone()),
     };
     let mut out = Response::new(body);
+    if page.body.len() >= crate::runtime::published::GZIP_FROM {
+        out.headers_mut().insert(
+            axum::http::header::VARY,
+            HeaderValue::from_static("accept-encoding"),
+        );
+    }
+    if gzip.is_some() {
+        out.headers_mut().insert(
+            axum::http::header::CONTENT_ENCODING,
+            HeaderValue::from_static("gzip"),
+        );
+    }
     *out.status_mut() = StatusCode::from_u16(page.status).unwrap_or(StatusCode::BAD_GATEWAY);
     for (k, v) in &page.headers {
         if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {
@@ -324,7 +338,13 @@ async fn forward_http(api: &Api, name: &str, path: String, request: Request) -> 
         && module.state() == ModuleState::Running
         && let Some(page) = module.published(&path)
     {
-        return published_response(&page, head);
+        let gzip_ok = request
+            .headers()
+            .get_all(axum::http::header::ACCEPT_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+        return published_response(&page, head, gzip_ok);
     }
     let (parts, body) = request.into_parts();
     let body = match read_body(body).await {

@@ -192,3 +192,43 @@ async fn prometheus_on_its_own_port_at_a_thousand_osds() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn scrapes_that_accept_gzip_get_the_same_page_compressed() -> Result<()> {
+    use std::io::Read;
+    let host = Host::start(&["prometheus"], None, &[]).await?;
+    first_page(&host).await?;
+    let client = reqwest::Client::new();
+    let (encoding, raw) = host
+        .wait_for(WAIT, "a gzip answer", || async {
+            let resp = client
+                .get(host.url("/modules/prometheus/metrics"))
+                .header("accept-encoding", "gzip")
+                .send()
+                .await?;
+            let encoding = resp
+                .headers()
+                .get("content-encoding")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let raw = resp.bytes().await?;
+            Ok(encoding.map(|e| (e, raw)))
+        })
+        .await?;
+    assert_eq!(encoding, "gzip");
+    let mut page = String::new();
+    flate2::read::GzDecoder::new(&raw[..]).read_to_string(&mut page)?;
+    assert!(page.len() > raw.len(), "compressed is smaller");
+    assert!(
+        page.contains("ceph_osd_up{ceph_daemon=\"osd.0\"}"),
+        "{page}"
+    );
+    check_page(&page, &reference_families())?;
+    // Without accept-encoding the page comes plain.
+    let plain = client
+        .get(host.url("/modules/prometheus/metrics"))
+        .send()
+        .await?;
+    assert!(plain.headers().get("content-encoding").is_none());
+    Ok(())
+}

@@ -2,7 +2,8 @@
 //! that many clients can read a page the module computed once without entering it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::io::Write;
+use std::sync::{Arc, OnceLock, RwLock};
 
 use bytes::Bytes;
 
@@ -11,8 +12,12 @@ use super::bindings::ceph::mgr::types::HttpResponse;
 /// Most bytes one module may publish in all.
 pub const MAX_PUBLISHED_BYTES: usize = 256 << 20;
 
+/// Bodies from this size on are also kept gzip-compressed, for clients that accept
+/// it (Prometheus always does).
+pub const GZIP_FROM: usize = 32 << 10;
+
 /// One published response; cloning shares the body.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Page {
     /// HTTP status.
     pub status: u16,
@@ -20,6 +25,23 @@ pub struct Page {
     pub headers: Vec<(String, String)>,
     /// Body, shared by every reader.
     pub body: Bytes,
+    /// The body gzip-compressed, once a background task has made it.
+    pub gzip: OnceLock<Bytes>,
+}
+
+impl Page {
+    fn compress(&self) {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let done = encoder
+            .write_all(&self.body)
+            .and_then(|()| encoder.finish());
+        match done {
+            Ok(gz) => {
+                let _ = self.gzip.set(Bytes::from(gz));
+            }
+            Err(e) => tracing::warn!("compressing a published page: {e}"),
+        }
+    }
 }
 
 /// A module's published pages by path.
@@ -50,14 +72,21 @@ impl PublishedPages {
                 r.body.len()
             ));
         }
-        pages.insert(
-            path.to_string(),
-            Arc::new(Page {
-                status: r.status,
-                headers: r.headers,
-                body: Bytes::from(r.body),
-            }),
-        );
+        let page = Arc::new(Page {
+            status: r.status,
+            headers: r.headers,
+            body: Bytes::from(r.body),
+            gzip: OnceLock::new(),
+        });
+        if page.body.len() >= GZIP_FROM {
+            // Compressed off the module's thread; until then clients get it plain.
+            let page = page.clone();
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => drop(rt.spawn_blocking(move || page.compress())),
+                Err(_) => page.compress(),
+            }
+        }
+        pages.insert(path.to_string(), page);
         Ok(())
     }
 

@@ -285,7 +285,7 @@ impl Module for Probe {
             sleep(std::time::Duration::from_millis(ms)).await;
             HttpResponse::text("slow")
         } else if request.method == "POST" && request.path == "/echo" {
-            HttpResponse::text(&format!("{} bytes", request.body.len()))
+            HttpResponse::text(format!("{} bytes", request.body.len()))
         } else {
             HttpResponse::not_found()
         }
