@@ -103,12 +103,7 @@ fn mon_checks(mon: &MonMap, out: &mut Vec<HealthCheck>) {
     if down.is_empty() || mon.mons.is_empty() {
         return;
     }
-    let quorum: Vec<&str> = mon
-        .mons
-        .iter()
-        .filter(|m| m.in_quorum)
-        .map(|m| m.name.as_str())
-        .collect();
+    let quorum = mon.quorum_names();
     let summary = format!(
         "{}/{} mons down, quorum {}",
         down.len(),

@@ -638,12 +638,7 @@ impl Snapshot {
     /// `ceph quorum_status`.
     pub fn quorum_status_value(&self) -> Value {
         let m = &self.mon_map;
-        let names: Vec<&str> = m
-            .mons
-            .iter()
-            .filter(|x| x.in_quorum)
-            .map(|x| x.name.as_str())
-            .collect();
+        let names = m.quorum_names();
         let mut monmap = self.mon_map_value();
         if let Some(o) = monmap.as_object_mut() {
             o.remove("quorum");
@@ -1494,13 +1489,7 @@ impl Snapshot {
     /// `ceph status` JSON.
     pub fn status_value(&self) -> Value {
         let m = &self.osd_map;
-        let names: Vec<&str> = self
-            .mon_map
-            .mons
-            .iter()
-            .filter(|x| x.in_quorum)
-            .map(|x| x.name.as_str())
-            .collect();
+        let names = self.mon_map.quorum_names();
         let num_remapped: u64 = self
             .pg_summary
             .by_state

@@ -272,6 +272,17 @@ pub struct OsdMap {
     pub last_in_change: u64,
 }
 
+impl MonMap {
+    /// Names of the monitors in quorum, in rank order.
+    pub fn quorum_names(&self) -> Vec<&str> {
+        self.mons
+            .iter()
+            .filter(|m| m.in_quorum)
+            .map(|m| m.name.as_str())
+            .collect()
+    }
+}
+
 impl OsdMap {
     /// The OSD with this id.
     pub fn osd(&self, id: i32) -> Option<&OsdInfo> {

@@ -62,13 +62,7 @@ fn io_line(s: &Snapshot) -> String {
 pub(super) fn status(s: &Snapshot) -> String {
     let mut out = String::new();
     let m = &s.osd_map;
-    let quorum: Vec<&str> = s
-        .mon_map
-        .mons
-        .iter()
-        .filter(|x| x.in_quorum)
-        .map(|x| x.name.as_str())
-        .collect();
+    let quorum = s.mon_map.quorum_names();
     let _ = writeln!(
         out,
         "  cluster:\n    id:     {}\n    health: {}",
