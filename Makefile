@@ -4,7 +4,7 @@
 CARGO        ?= cargo
 WASM_TARGET  := wasm32-wasip2
 MODULES      := selftest status prometheus
-TEST_MODULES := probe crasher describe-trap wasi-command
+TEST_MODULES := probe crasher describe-trap describe-hang wasi-command
 OUT          := target/modules
 TEST_OUT     := target/test-modules
 WASM_DIR     := target/$(WASM_TARGET)/release

@@ -324,8 +324,14 @@ async fn module_health_checks_join_the_cluster_health() -> Result<()> {
 #[tokio::test]
 async fn invalid_files_are_reported_and_skipped() -> Result<()> {
     // A good module beside random bytes, a core wasm module, a component of the
-    // wrong world (a WASI command) and a module that traps in describe.
-    let mut host = Host::start(&["probe", "wasi-command", "describe-trap"], None, &[]).await?;
+    // wrong world (a WASI command), a module that traps in describe and one that
+    // never returns from it.
+    let mut host = Host::start(
+        &["probe", "wasi-command", "describe-trap", "describe-hang"],
+        None,
+        &[],
+    )
+    .await?;
     std::fs::write(
         host.modules_dir().join("garbage.wasm"),
         b"this is not wasm at all",
@@ -340,6 +346,7 @@ async fn invalid_files_are_reported_and_skipped() -> Result<()> {
         ("core", "not a WebAssembly component"),
         ("wasi-command", "ceph:mgr@0.1.0 module world"),
         ("describe-trap", "trapped in describe"),
+        ("describe-hang", "did not return from describe"),
     ];
     for (name, reason) in expect {
         let row = host.module(name).await?;

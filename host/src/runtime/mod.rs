@@ -37,6 +37,9 @@ use module::{Blueprint, ModuleHandle, ModuleStatus, State};
 
 /// Default memory limit of one module instance.
 pub const DEFAULT_MEMORY_LIMIT: usize = 512 << 20;
+/// How long instantiating a component and its `describe` may take; past it the file
+/// is reported as failed and loading goes on with the next one.
+pub const LOAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time a module has to answer an HTTP request before the client gets 503.
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a command from one module to another may take.
@@ -352,20 +355,24 @@ impl Runtime {
             .unwrap_or_default();
         let provisional = name.unwrap_or(&stem);
         let shared = Arc::new(Shared::default());
-        let (mut store, module) = self
-            .instantiate(
+        let (mut store, module) = tokio::time::timeout(
+            LOAD_TIMEOUT,
+            self.instantiate(
                 provisional,
                 &pre,
                 Arc::new(ResolvedOptions::default()),
                 DEFAULT_MEMORY_LIMIT,
                 shared.clone(),
-            )
-            .await?;
+            ),
+        )
+        .await
+        .map_err(|_| anyhow!("did not finish instantiating within {LOAD_TIMEOUT:?}"))??;
         let instantiate = t1.elapsed();
-        let mut info = module
-            .func_describe()
-            .call_async(&mut store, ())
+        // A busy guest yields at every epoch tick, so the time limit can fire.
+        let describe = module.func_describe();
+        let mut info = tokio::time::timeout(LOAD_TIMEOUT, describe.call_async(&mut store, ()))
             .await
+            .map_err(|_| anyhow!("did not return from describe within {LOAD_TIMEOUT:?}"))?
             .map(|(info,)| info)
             .map_err(|e| anyhow!("trapped in describe: {e:#}"))?;
         if let Some(n) = name {
