@@ -413,35 +413,21 @@ fn fs_checks(fs: &FsMap, out: &mut Vec<HealthCheck>) {
             format!("{n} filesystems are {rest}")
         }
     };
-    if !offline.is_empty() {
-        let n = offline.len();
-        out.push(check(
-            "MDS_ALL_DOWN",
-            HealthStatus::Err,
-            fs_word(n, "offline"),
-            offline,
-            n as u64,
-        ));
-    }
-    if !degraded.is_empty() {
-        let n = degraded.len();
-        out.push(check(
-            "FS_DEGRADED",
-            HealthStatus::Warn,
-            fs_word(n, "degraded"),
-            degraded,
-            n as u64,
-        ));
-    }
-    if !fewer.is_empty() {
-        let n = fewer.len();
-        out.push(check(
+    let fs_checks = [
+        ("MDS_ALL_DOWN", HealthStatus::Err, "offline", offline),
+        ("FS_DEGRADED", HealthStatus::Warn, "degraded", degraded),
+        (
             "MDS_UP_LESS_THAN_MAX",
             HealthStatus::Warn,
-            fs_word(n, "online with fewer MDS than max_mds"),
+            "online with fewer MDS than max_mds",
             fewer,
-            n as u64,
-        ));
+        ),
+    ];
+    for (code, severity, state, detail) in fs_checks {
+        if !detail.is_empty() {
+            let n = detail.len();
+            out.push(check(code, severity, fs_word(n, state), detail, n as u64));
+        }
     }
 }
 
