@@ -9,7 +9,7 @@ OUT          := target/modules
 TEST_OUT     := target/test-modules
 WASM_DIR     := target/$(WASM_TARGET)/release
 
-.PHONY: all setup test-tools build build-host build-modules build-test-modules run test unit-test \
+.PHONY: all setup test-tools ceph-tools build build-host build-modules build-test-modules run test unit-test \
         integration-test bench lint fmt clean-state
 
 all: build
@@ -29,6 +29,18 @@ test-tools:
 	  apt-get download prometheus && dpkg -x prometheus_*.deb . && rm -f prometheus_*.deb; \
 	fi
 	@"$(PROMTOOL)" --version | head -1
+
+## What the real-Ceph tests need: Debian's Ceph 16.2 daemons and CLI (as root, with
+## apt), for tests/ceph/cluster.sh. The host itself loads librados only when
+## `--cluster ceph` is asked for.
+CEPH_PACKAGES := ceph-mon ceph-osd ceph-mgr ceph-common uuid-runtime
+ceph-tools:
+	@if ! command -v ceph-mon >/dev/null || ! command -v ceph-osd >/dev/null || \
+	    ! command -v ceph-mgr >/dev/null || ! command -v uuidgen >/dev/null; then \
+	  echo "installing Ceph from Debian's packages: $(CEPH_PACKAGES)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(CEPH_PACKAGES); \
+	fi
+	@ceph --version
 
 ## The host binary and every shipped module, components in target/modules/.
 build: build-host build-modules
@@ -54,7 +66,7 @@ run: build
 	./target/release/wasm-mgr serve --modules $(OUT) --state-dir .state --config wasm-mgr.toml
 
 ## Unit tests, then integration tests that run the real binary with real modules.
-test: build build-test-modules test-tools unit-test integration-test
+test: build build-test-modules test-tools ceph-tools unit-test integration-test
 
 unit-test:
 	$(CARGO) test --release -p wasm-mgr -p wasm-mgr-sdk -p status -p prometheus@0.1.0

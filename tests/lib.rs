@@ -78,6 +78,110 @@ fn free_port() -> u16 {
         .expect("no free loopback port")
 }
 
+/// A real Ceph cluster (1 mon, 1 mgr, 3 OSDs on memstore) started by
+/// `tests/ceph/cluster.sh` in a private folder on free loopback ports; its daemons
+/// are stopped when this is dropped.
+pub struct CephCluster {
+    /// The cluster's folder (configuration, keyring, daemon data and logs).
+    pub dir: tempfile::TempDir,
+    /// Its `ceph.conf`.
+    pub conf: PathBuf,
+}
+
+fn cluster_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("ceph/cluster.sh")
+}
+
+impl CephCluster {
+    /// Creates and starts the cluster; returns once its OSDs are up and the real
+    /// ceph-mgr's prometheus module answers.
+    pub fn start() -> Result<CephCluster> {
+        if Command::new("ceph-mon").arg("--version").output().is_err() {
+            bail!("Ceph is not installed: `make ceph-tools` installs Debian's packages");
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("wasm-mgr-ceph-")
+            .tempdir()?;
+        let cluster = CephCluster {
+            conf: dir.path().join("ceph.conf"),
+            dir,
+        };
+        cluster.script("start", &[])?;
+        Ok(cluster)
+    }
+
+    /// Runs `cluster.sh <action> <dir> <args>` (`osd-stop 1`, `mon-kill`, ...).
+    pub fn script(&self, action: &str, args: &[&str]) -> Result<()> {
+        let out = Command::new("bash")
+            .arg(cluster_script())
+            .arg(action)
+            .arg(self.dir.path())
+            .args(args)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "cluster.sh {action} failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs the real `ceph` CLI against the cluster; returns its stdout.
+    pub fn ceph(&self, args: &[&str]) -> Result<String> {
+        let out = Command::new("ceph")
+            .arg("-c")
+            .arg(&self.conf)
+            .args(["--connect-timeout", "10"])
+            .args(args)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "ceph {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs `ceph <args> --format json` and parses the answer.
+    pub fn ceph_json(&self, args: &[&str]) -> Result<Value> {
+        let mut all = args.to_vec();
+        all.extend(["--format", "json"]);
+        let out = self.ceph(&all)?;
+        serde_json::from_str(&out).with_context(|| format!("ceph {} gave {out}", args.join(" ")))
+    }
+
+    /// The port the real ceph-mgr's prometheus module listens on.
+    pub fn prometheus_port(&self) -> Result<u16> {
+        Ok(
+            std::fs::read_to_string(self.dir.path().join("prometheus-port"))?
+                .trim()
+                .parse()?,
+        )
+    }
+
+    /// `serve` arguments that follow this cluster.
+    pub fn host_args(&self) -> Vec<String> {
+        vec![
+            "--cluster".into(),
+            "ceph".into(),
+            "--ceph-conf".into(),
+            self.conf.display().to_string(),
+        ]
+    }
+}
+
+impl Drop for CephCluster {
+    fn drop(&mut self) {
+        if let Err(e) = self.script("stop", &[]) {
+            eprintln!("stopping the test cluster: {e}");
+        }
+    }
+}
+
 /// A running `wasm-mgr serve` with its own folders; killed when dropped.
 pub struct Host {
     child: Option<Child>,

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use wasm_mgr::cluster::model::NotifyKind;
 use wasm_mgr::runtime::module::State;
+use wasm_mgr::serve::ClusterKind;
 use wasm_mgr::serve::{ServeOptions, start};
+use wasm_mgr::source::ceph::CephConfig;
 use wasm_mgr::source::sim::SimConfig;
 
 const FANOUT_MODULES: usize = 20;
@@ -52,7 +54,8 @@ async fn fanout_and_instantiate(probe: &Path) -> Result<()> {
     std::fs::create_dir_all(dir.join("modules"))?;
     let host = start(ServeOptions {
         modules: dir.join("modules"),
-        cluster: "sim".into(),
+        cluster: ClusterKind::Sim,
+        ceph: CephConfig::default(),
         config: None,
         state_dir: dir.join("state"),
         http: "127.0.0.1:0".parse()?,

@@ -18,7 +18,7 @@ use crate::runtime::Runtime;
 use crate::runtime::bindings::ceph::mgr::types::{CommandResult, HttpRequest};
 use crate::runtime::module::{CallError, State as ModuleState};
 use crate::runtime::published::Page;
-use crate::source::sim;
+use crate::source::{CommandDest, sim};
 
 /// Largest request body accepted, API or module route.
 pub const MAX_BODY: usize = 4 << 20;
@@ -203,7 +203,12 @@ async fn ceph_command(
         Ok(d) => d,
         Err(e) => return bad_request(e),
     };
-    let out = api.runtime.services.sim.command(&dict, &body.inbuf).await;
+    let out = api
+        .runtime
+        .services
+        .source
+        .command(CommandDest::Mon, &dict, &body.inbuf)
+        .await;
     result_json(out.into())
 }
 

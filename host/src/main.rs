@@ -9,7 +9,9 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use wasm_mgr::cli::{Client, module_table};
+use wasm_mgr::serve::ClusterKind;
 use wasm_mgr::serve::{ServeOptions, start};
+use wasm_mgr::source::ceph::CephConfig;
 use wasm_mgr::source::sim::SimConfig;
 
 /// A Ceph manager host whose modules are sandboxed WebAssembly components.
@@ -68,9 +70,25 @@ struct ServeArgs {
     /// Folder of module components (`*.wasm`).
     #[arg(long, default_value = "target/modules")]
     modules: PathBuf,
-    /// Cluster source.
-    #[arg(long, default_value = "sim")]
-    cluster: String,
+    /// Cluster source: `sim` (embedded simulated cluster) or `ceph` (a real one
+    /// through librados).
+    #[arg(long, value_enum, default_value_t = ClusterKind::Sim)]
+    cluster: ClusterKind,
+    /// `ceph.conf` of the real cluster (with `--cluster ceph`).
+    #[arg(long, default_value = "/etc/ceph/ceph.conf")]
+    ceph_conf: PathBuf,
+    /// Keyring, if not the one `ceph.conf` names (with `--cluster ceph`).
+    #[arg(long)]
+    keyring: Option<PathBuf>,
+    /// Entity to authenticate as (with `--cluster ceph`).
+    #[arg(long, default_value = "client.admin")]
+    name: String,
+    /// How often to poll the monitors for changed maps, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    ceph_poll_ms: u64,
+    /// How often to read the daemons' perf counters, in milliseconds (0: never).
+    #[arg(long, default_value_t = 5000)]
+    ceph_perf_ms: u64,
     /// Configuration file (TOML).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -146,9 +164,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 filesystems: args.filesystems,
                 tick: Duration::from_millis(args.tick_ms.max(1)),
             };
+            let ceph = CephConfig {
+                conf: args.ceph_conf,
+                keyring: args.keyring,
+                name: args.name,
+                poll: Duration::from_millis(args.ceph_poll_ms.max(100)),
+                perf_interval: Duration::from_millis(args.ceph_perf_ms),
+                ..CephConfig::default()
+            };
             let host = start(ServeOptions {
                 modules: args.modules,
                 cluster: args.cluster,
+                ceph,
                 config: args.config,
                 state_dir: args.state_dir,
                 http: args.http,

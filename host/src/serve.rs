@@ -5,12 +5,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::runtime::{Registry, Runtime, Services, fan_out};
+use crate::source::Source;
+use crate::source::ceph::{CephConfig, CephSource};
 use crate::source::sim::{self, SimConfig};
 use crate::store::Store;
 
@@ -18,8 +20,10 @@ use crate::store::Store;
 pub struct ServeOptions {
     /// Folder of module components.
     pub modules: PathBuf,
-    /// `sim` (the only source so far).
-    pub cluster: String,
+    /// Where the cluster state comes from.
+    pub cluster: ClusterKind,
+    /// How to reach a real cluster (with [`ClusterKind::Ceph`]).
+    pub ceph: CephConfig,
     /// Configuration file.
     pub config: Option<PathBuf>,
     /// State folder (store, compile cache).
@@ -28,6 +32,15 @@ pub struct ServeOptions {
     pub http: SocketAddr,
     /// The simulated cluster's shape.
     pub sim: SimConfig,
+}
+
+/// The cluster sources `serve` can follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClusterKind {
+    /// The embedded simulated cluster.
+    Sim,
+    /// A real cluster through librados.
+    Ceph,
 }
 
 /// A running host: its runtime, and the address its API listens on.
@@ -41,12 +54,6 @@ pub struct Host {
 
 /// Builds the host and loads the modules; the API is listening when this returns.
 pub async fn start(opts: ServeOptions) -> Result<Host> {
-    if opts.cluster != "sim" {
-        bail!(
-            "unknown cluster source `{}`: this build knows `sim`",
-            opts.cluster
-        );
-    }
     let config = match &opts.config {
         Some(path) => Config::load(path)?,
         None => Config::default(),
@@ -55,12 +62,24 @@ pub async fn start(opts: ServeOptions) -> Result<Host> {
         .with_context(|| format!("creating state folder {}", opts.state_dir.display()))?;
     let store = Store::open(&opts.state_dir.join("modules.redb"))?;
     let mgr_id = config.host.mgr_id.clone().unwrap_or_else(|| "x".into());
-    let cluster = Cluster::new(&sim::fsid_for_seed(opts.sim.seed));
-    let sim = sim::start(opts.sim, cluster.clone()).context("starting the simulated cluster")?;
+    let (cluster, source) = match opts.cluster {
+        ClusterKind::Sim => {
+            let cluster = Cluster::new(&sim::fsid_for_seed(opts.sim.seed));
+            let sim =
+                sim::start(opts.sim, cluster.clone()).context("starting the simulated cluster")?;
+            (cluster, Source::Sim(sim))
+        }
+        ClusterKind::Ceph => {
+            let ceph = CephSource::open(opts.ceph).context("opening the ceph cluster source")?;
+            let cluster = Cluster::new(ceph.fsid());
+            let handle = ceph.start(cluster.clone())?;
+            (cluster, Source::Ceph(handle))
+        }
+    };
     let services = Arc::new(Services {
         cluster,
         store: Arc::new(store),
-        sim,
+        source,
         mgr_id,
         registry: Registry::default(),
         metrics: Metrics::new(),
@@ -112,6 +131,7 @@ impl Host {
         }
         tracing::info!("stopping modules");
         self.runtime.stop_all().await;
+        self.runtime.services.source.stop();
         Ok(())
     }
 }

@@ -246,6 +246,9 @@ fn pg_objects(s: &PoolStat, pg_num: u32, ps: u32) -> u64 {
 impl Snapshot {
     /// The JSON ceph-mgr's `get(name)` returns for `name`.
     pub fn get_json(&self, name: &str) -> Result<String, GetError> {
+        if let Some(raw) = self.raw.get(name) {
+            return Ok(raw.to_string());
+        }
         match name {
             // Generated on demand (huge at 1,000,000 PGs): no cache, no copy.
             "pg_dump" => Ok(self.pg_dump_json()),
@@ -263,6 +266,9 @@ impl Snapshot {
 
     /// As [`Snapshot::get_json`], sharing the cached string (no copy) where there is one.
     pub fn get_json_shared(&self, name: &str) -> Result<Arc<str>, GetError> {
+        if let Some(raw) = self.raw.get(name) {
+            return Ok(Arc::clone(raw));
+        }
         let s = match name {
             "osd_map" => self.osd_map.cached(0, || self.osd_map_json()),
             "osd_map_tree" => self.osd_map.cached(1, || self.osd_tree_value().to_string()),

@@ -126,6 +126,9 @@ pub struct Snapshot {
     pub metadata: Shared<MetadataMap>,
     /// Perf counters of every daemon.
     pub perf: Arc<Vec<DaemonCounters>>,
+    /// JSON exactly as a real cluster printed it, by `get` name (`osd_map` is `ceph
+    /// osd dump`); served instead of JSON rendered from the model. Empty with the sim.
+    pub raw: Arc<BTreeMap<&'static str, Arc<str>>>,
 }
 
 impl Snapshot {
@@ -152,6 +155,7 @@ impl Snapshot {
             servers: Arc::default(),
             metadata: Shared::new(MetadataMap::new()),
             perf: Arc::default(),
+            raw: Arc::default(),
         }
     }
 
@@ -242,6 +246,8 @@ pub struct Update {
     pub perf: Option<Arc<Vec<DaemonCounters>>>,
     /// The cluster's own health checks (module checks are merged in).
     pub cluster_checks: Option<Vec<HealthCheck>>,
+    /// New verbatim JSON for some `get` names (see [`Snapshot::raw`]).
+    pub raw: Vec<(&'static str, Arc<str>)>,
 }
 
 struct Writer {
@@ -470,6 +476,11 @@ impl Cluster {
         if let Some(c) = update.cluster_checks {
             w.cluster_checks = c;
         }
+        if !update.raw.is_empty() {
+            let mut raw = (*snap.raw).clone();
+            raw.extend(update.raw);
+            snap.raw = Arc::new(raw);
+        }
         let health_changed = merge_health(w, &mut snap);
         self.current.store(Arc::new(snap));
         for k in kinds {
@@ -496,9 +507,22 @@ impl Cluster {
     }
 
     fn append_clog(&self, w: &mut Writer, who: &str, channel: &str, priority: &str, msg: &str) {
+        let stamp = time::rfc3339(SystemTime::now());
+        self.append_entry(w, stamp, who, channel, priority, msg);
+    }
+
+    fn append_entry(
+        &self,
+        w: &mut Writer,
+        stamp: String,
+        who: &str,
+        channel: &str,
+        priority: &str,
+        msg: &str,
+    ) {
         w.clog_seq += 1;
         let entry = ClogEntry {
-            stamp: time::rfc3339(SystemTime::now()),
+            stamp,
             name: who.to_string(),
             channel: channel.to_string(),
             priority: clog_priority(priority).to_string(),
@@ -571,6 +595,13 @@ impl Cluster {
     pub fn log_to_cluster(&self, who: &str, channel: &str, priority: &str, message: &str) {
         let mut w = self.lock();
         self.append_clog(&mut w, who, channel, priority, message);
+    }
+
+    /// Append an entry a real cluster logged (its own stamp, name and priority) and
+    /// send a `clog` change.
+    pub fn log_entry(&self, stamp: &str, who: &str, channel: &str, priority: &str, msg: &str) {
+        let mut w = self.lock();
+        self.append_entry(&mut w, stamp.to_string(), who, channel, priority, msg);
     }
 
     /// The newest `max` cluster log entries, oldest first.

@@ -49,6 +49,30 @@ pub fn unix_secs(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
+/// Seconds since the Unix epoch of a UTC stamp in either spelling
+/// (`2026-11-24T14:58:18.948264+0000`, `...Z`); `None` if it is not one.
+pub fn parse_unix_secs(stamp: &str) -> Option<u64> {
+    let b = stamp.as_bytes();
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| stamp.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + h * 3600 + mi * 60 + s).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +84,9 @@ mod tests {
         assert_eq!(rfc3339(t), "2026-11-24T14:58:18.948264Z");
         assert_eq!(ceph_stamp(UNIX_EPOCH), "1970-01-01T00:00:00.000000+0000");
         assert_eq!(unix_secs(t), 1_795_532_298);
+        assert_eq!(parse_unix_secs(&ceph_stamp(t)), Some(1_795_532_298));
+        assert_eq!(parse_unix_secs(&rfc3339(t)), Some(1_795_532_298));
+        assert_eq!(parse_unix_secs("2000-02-29T00:00:00Z"), Some(951_782_400));
+        assert_eq!(parse_unix_secs("0.000000"), None);
     }
 }

@@ -344,8 +344,8 @@ impl From<&model::ClogEntry> for wit::ClogEntry {
     }
 }
 
-impl From<crate::source::sim::CommandOutput> for wit::CommandResult {
-    fn from(o: crate::source::sim::CommandOutput) -> Self {
+impl From<crate::source::CommandOutput> for wit::CommandResult {
+    fn from(o: crate::source::CommandOutput) -> Self {
         wit::CommandResult {
             retval: o.retval,
             stdout: o.stdout,

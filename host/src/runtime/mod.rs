@@ -27,7 +27,7 @@ use crate::cluster::model::{Change, NotifyKind};
 use crate::command::{Signature, find_by_prefix};
 use crate::config::{Config, ModuleConfig, ResolvedOptions};
 use crate::metrics::Metrics;
-use crate::source::sim::SimHandle;
+use crate::source::{CommandDest, Source};
 use crate::store::Store as KvStore;
 use bindings::ceph::mgr::types::{CommandResult, CommandTarget, Error as WitError};
 use bindings::{Module, ModulePre};
@@ -53,8 +53,8 @@ pub struct Services {
     pub cluster: Arc<Cluster>,
     /// Module key-value store.
     pub store: Arc<KvStore>,
-    /// Where cluster commands go.
-    pub sim: SimHandle,
+    /// Where the cluster state comes from and cluster commands go.
+    pub source: Source,
     /// This manager's id.
     pub mgr_id: String,
     /// Loaded modules, for `call-module` and fan-out.
@@ -73,7 +73,7 @@ impl Services {
         command: &str,
         inbuf: String,
     ) -> Result<CommandResult, WitError> {
-        let mut dict: serde_json::Value = serde_json::from_str(command)
+        let dict: serde_json::Value = serde_json::from_str(command)
             .map_err(|e| WitError::Invalid(format!("command is not JSON: {e}")))?;
         if dict.get("prefix").and_then(|p| p.as_str()).is_none() {
             return Err(WitError::Invalid("command has no \"prefix\" string".into()));
@@ -91,11 +91,16 @@ impl Services {
                     })?;
                 call(&owner, command.to_string(), inbuf).await
             }
-            CommandTarget::Mon => Ok(self.sim.command(&dict, &inbuf).await.into()),
-            CommandTarget::Osd(id) => {
-                dict["target"] = serde_json::Value::String(format!("osd.{id}"));
-                Ok(self.sim.command(&dict, &inbuf).await.into())
-            }
+            CommandTarget::Mon => Ok(self
+                .source
+                .command(CommandDest::Mon, &dict, &inbuf)
+                .await
+                .into()),
+            CommandTarget::Osd(id) => Ok(self
+                .source
+                .command(CommandDest::Osd(id), &dict, &inbuf)
+                .await
+                .into()),
         }
     }
 

@@ -24,6 +24,7 @@ use crate::cluster::model::{
 };
 use crate::cluster::placement::Placement;
 use crate::cluster::{Cluster, Update, time};
+pub use crate::source::{CommandOutput, errno};
 
 pub use super::sim_commands::command_signatures;
 use super::sim_perf::{self, MonPerf, OsdLoad, OsdPerf, PerfOut, Role};
@@ -136,57 +137,6 @@ impl SimConfig {
         }
         Ok(())
     }
-}
-
-/// ceph-mgr's `(retval, outb, outs)`: what a command printed and returned.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CommandOutput {
-    /// 0 or a negative errno.
-    pub retval: i32,
-    /// Output data (`outb`).
-    pub stdout: String,
-    /// Status text (`outs`).
-    pub stderr: String,
-}
-
-impl CommandOutput {
-    /// Success with output data and status text.
-    pub fn ok(stdout: impl Into<String>, stderr: impl Into<String>) -> CommandOutput {
-        CommandOutput {
-            retval: 0,
-            stdout: stdout.into(),
-            stderr: stderr.into(),
-        }
-    }
-
-    /// Failure with a negative errno and Ceph's message.
-    pub fn err(retval: i32, stderr: impl Into<String>) -> CommandOutput {
-        CommandOutput {
-            retval,
-            stdout: String::new(),
-            stderr: stderr.into(),
-        }
-    }
-}
-
-/// Negative errno values as Ceph returns them.
-pub mod errno {
-    /// Operation not permitted.
-    pub const EPERM: i32 = -1;
-    /// No such entity.
-    pub const ENOENT: i32 = -2;
-    /// I/O error.
-    pub const EIO: i32 = -5;
-    /// Try again.
-    pub const EAGAIN: i32 = -11;
-    /// Busy.
-    pub const EBUSY: i32 = -16;
-    /// Already exists.
-    pub const EEXIST: i32 = -17;
-    /// Invalid argument.
-    pub const EINVAL: i32 = -22;
-    /// Out of range.
-    pub const ERANGE: i32 = -34;
 }
 
 /// The fsid the simulated cluster of `seed` has.

@@ -94,6 +94,7 @@ fn epochs_json() -> Value {
         "pg_summary": e.pg_summary,
         "health": e.health,
         "service_map": e.service_map,
+        "have_mon_connection": cluster::have_mon_connection(),
     })
 }
 
@@ -143,6 +144,12 @@ impl Probe {
                 Ok(json!({ "cleared": true }))
             }
             "probe epoch" => Ok(epochs_json()),
+            "probe get" => {
+                let text = cluster::get(required(command, "name")?)?;
+                serde_json::from_str(&text).map_err(|e| {
+                    CommandResult::error(errno::EINVAL, format!("get gave invalid JSON: {e}"))
+                })
+            }
             "probe publish" => {
                 let path = required(command, "path")?;
                 let text = required(command, "text")?;
@@ -225,6 +232,11 @@ impl Module for Probe {
                 "rw",
             )
             .command("probe epoch", "Epoch of every map", "r")
+            .command(
+                "probe get name=name,type=CephString",
+                "A cluster map as the module's get() sees it",
+                "r",
+            )
             .command(
                 "probe publish name=path,type=CephString name=text,type=CephString",
                 "Have the host serve a text page at a path",
