@@ -352,6 +352,29 @@ impl Host {
         Ok((resp.status().as_u16(), resp.json().await?))
     }
 
+    /// Has the probe module send a cluster command through `send-command` to `target`
+    /// (`mon`, `mgr`, `osd.1`); returns the host's answer: `retval`/`stdout`/`stderr`,
+    /// or `error` when the host refused.
+    pub async fn probe_send(&self, target: &str, command: Value) -> Result<Value> {
+        let dict = json!({
+            "prefix": "probe send",
+            "target": target,
+            "command": command.to_string(),
+        });
+        let v: Value = self
+            .client
+            .post(self.url("/api/modules/probe/command"))
+            .json(&json!({ "command": dict }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        if v["retval"] != 0 {
+            bail!("probe send failed: {v}");
+        }
+        serde_json::from_str(v["stdout"].as_str().unwrap_or("")).context("probe send answer")
+    }
+
     /// Runs a module command that must succeed; returns its stdout.
     pub async fn command_ok(&self, module: &str, words: &str) -> Result<String> {
         let (status, v) = self.command(module, words).await?;

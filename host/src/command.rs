@@ -265,6 +265,79 @@ pub fn find_by_prefix<'a>(sigs: &'a [Signature], command: &Value) -> Option<&'a 
     sigs.iter().find(|s| s.prefix() == prefix)
 }
 
+/// The commands a cluster (or the sim) takes, each with Ceph's permission: `r` for
+/// one that only reads, `rw`, `w` or `x` for one that changes something.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CommandTable {
+    signatures: Vec<Signature>,
+    perms: Vec<String>,
+}
+
+impl CommandTable {
+    /// A table from (signature, permission) pairs; signatures that do not parse are
+    /// left out.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> CommandTable {
+        let mut table = CommandTable::default();
+        for (sig, perm) in pairs {
+            if let Ok(sig) = Signature::parse(sig) {
+                table.signatures.push(sig);
+                table.perms.push(perm.to_string());
+            }
+        }
+        table
+    }
+
+    /// A table from Ceph's `get_command_descriptions` answer, whose signatures are
+    /// lists of literal words and argument descriptions (`{"name": "pool", "type":
+    /// "CephPoolname"}`).
+    pub fn from_descriptions(descriptions: &Value) -> CommandTable {
+        let entries = descriptions.as_object().into_iter().flatten();
+        let pairs: Vec<(String, String)> = entries
+            .filter_map(|(_, d)| {
+                let sig = d.get("sig")?.as_array()?;
+                let tokens: Vec<String> = sig
+                    .iter()
+                    .map(|part| match part {
+                        Value::String(word) => word.clone(),
+                        Value::Object(arg) => {
+                            // `name` first, as the signature syntax reads.
+                            let mut kv = vec![format!(
+                                "name={}",
+                                arg.get("name").and_then(Value::as_str).unwrap_or("")
+                            )];
+                            kv.extend(arg.iter().filter(|(k, _)| *k != "name").map(
+                                |(k, v)| match v {
+                                    Value::String(s) => format!("{k}={s}"),
+                                    other => format!("{k}={other}"),
+                                },
+                            ));
+                            kv.join(",")
+                        }
+                        other => other.to_string(),
+                    })
+                    .collect();
+                let perm = d.get("perm").and_then(Value::as_str).unwrap_or("rw");
+                Some((tokens.join(" "), perm.to_string()))
+            })
+            .collect();
+        CommandTable::from_pairs(pairs.iter().map(|(s, p)| (s.as_str(), p.as_str())))
+    }
+
+    /// Every signature, for turning words into a command.
+    pub fn signatures(&self) -> &[Signature] {
+        &self.signatures
+    }
+
+    /// The permission of the command named by the dict's `prefix`, if the table has it.
+    pub fn perm(&self, command: &Value) -> Option<&str> {
+        let prefix = command.get("prefix")?.as_str()?;
+        self.signatures
+            .iter()
+            .position(|s| s.prefix() == prefix)
+            .map(|i| self.perms[i].as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,6 +376,34 @@ mod tests {
         assert_eq!(v["yes_i_really_really_mean_it"], serde_json::json!(true));
         let v = words_to_command(&s, &words("osd status")).unwrap();
         assert_eq!(v, serde_json::json!({"prefix": "osd status"}));
+    }
+
+    #[test]
+    fn table_from_ceph_descriptions() {
+        let d = serde_json::json!({
+            "cmd000": {"sig": ["pg", "stat"], "perm": "r"},
+            "cmd001": {"sig": ["osd", "pool", "create",
+                {"name": "pool", "type": "CephPoolname"},
+                {"name": "pg_num", "range": "0", "req": "false", "type": "CephInt"}],
+                "perm": "rw"},
+            "cmd002": {"sig": ["osd", "out", {"n": "N", "name": "ids", "type": "CephString"}],
+                "perm": "rw"}
+        });
+        let t = CommandTable::from_descriptions(&d);
+        assert_eq!(t.signatures().len(), 3);
+        assert_eq!(t.perm(&serde_json::json!({"prefix": "pg stat"})), Some("r"));
+        assert_eq!(
+            t.perm(&serde_json::json!({"prefix": "osd pool create"})),
+            Some("rw")
+        );
+        assert_eq!(t.perm(&serde_json::json!({"prefix": "nope"})), None);
+        let v = words_to_command(t.signatures(), &words("osd pool create p 8")).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"prefix": "osd pool create", "pool": "p", "pg_num": 8})
+        );
+        let v = words_to_command(t.signatures(), &words("osd out 1 2")).unwrap();
+        assert_eq!(v["ids"], serde_json::json!(["1", "2"]));
     }
 
     #[test]

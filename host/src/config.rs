@@ -52,6 +52,43 @@ pub struct ModuleConfig {
     pub http_timeout: Option<toml::Value>,
     /// Most linear memory its instance may hold (`"512M"`).
     pub memory_limit: Option<toml::Value>,
+    /// Cluster commands that change something which the module may send, by
+    /// prefix (`"osd pool"` grants `osd pool create`, `osd pool set`, ...). Commands
+    /// that only read need no grant.
+    #[serde(default)]
+    pub commands: Vec<String>,
+}
+
+/// The cluster commands each module was granted (`commands = [...]`).
+#[derive(Debug, Clone, Default)]
+pub struct Grants(BTreeMap<String, Vec<String>>);
+
+impl Grants {
+    /// Whether module `module` may send the command named `prefix`: a grant covers
+    /// its own prefix and every command under it, word by word.
+    pub fn allows(&self, module: &str, prefix: &str) -> bool {
+        self.0.get(module).is_some_and(|granted| {
+            granted.iter().any(|g| {
+                let g = g.trim();
+                prefix == g
+                    || prefix
+                        .strip_prefix(g)
+                        .is_some_and(|rest| rest.starts_with(' '))
+            })
+        })
+    }
+}
+
+impl Config {
+    /// Every module's command grants.
+    pub fn grants(&self) -> Grants {
+        Grants(
+            self.modules
+                .iter()
+                .map(|(name, m)| (name.clone(), m.commands.clone()))
+                .collect(),
+        )
+    }
 }
 
 impl ModuleConfig {

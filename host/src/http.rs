@@ -18,29 +18,23 @@ use crate::runtime::Runtime;
 use crate::runtime::bindings::ceph::mgr::types::{CommandResult, HttpRequest};
 use crate::runtime::module::{CallError, State as ModuleState};
 use crate::runtime::published::Page;
-use crate::source::{CommandDest, sim};
+use crate::source::CommandDest;
 
 /// Largest request body accepted, API or module route.
 pub const MAX_BODY: usize = 4 << 20;
+/// Most usage lines a rejected cluster command is answered with.
+const USAGE_LINES: usize = 50;
 /// How long a module has to answer an API command.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 struct Api {
     runtime: Arc<Runtime>,
-    sim_signatures: Arc<Vec<Signature>>,
 }
 
 /// The router for the whole API.
 pub fn router(runtime: Arc<Runtime>) -> Router {
-    let sim_signatures = sim::command_signatures()
-        .iter()
-        .filter_map(|s| Signature::parse(s).ok())
-        .collect();
-    let api = Api {
-        runtime,
-        sim_signatures: Arc::new(sim_signatures),
-    };
+    let api = Api { runtime };
     Router::new()
         .route("/api/modules", get(list_modules))
         .route("/api/modules/{name}", get(show_module))
@@ -114,7 +108,21 @@ impl CommandBody {
     fn dict(&self, sigs: &[Signature]) -> Result<Value, Value> {
         match (&self.words, &self.command) {
             (Some(words), None) => words_to_command(sigs, words).map_err(|e| {
-                let usage: Vec<String> = sigs.iter().map(|s| s.to_string()).collect();
+                // The commands that start like the words (a real cluster has hundreds).
+                let first = words.first().map(String::as_str).unwrap_or("");
+                let related: Vec<String> = sigs
+                    .iter()
+                    .filter(|s| s.words.first().map(String::as_str) == Some(first))
+                    .map(|s| s.to_string())
+                    .collect();
+                let usage = if related.is_empty() {
+                    sigs.iter()
+                        .take(USAGE_LINES)
+                        .map(|s| s.to_string())
+                        .collect()
+                } else {
+                    related
+                };
                 json!({"error": e, "usage": usage})
             }),
             (None, Some(dict)) if dict.get("prefix").and_then(Value::as_str).is_some() => {
@@ -196,19 +204,32 @@ async fn ceph_command(
         Ok(axum::Json(b)) => b,
         Err(e) => return error(e.status(), e.body_text()),
     };
+    let source = &api.runtime.services.source;
+    let mon = source.commands(CommandDest::Mon);
+    let mgr = source.commands(CommandDest::Mgr);
     if body.is_help() {
-        return result_json(help(&api.sim_signatures));
+        let all: Vec<Signature> = mon
+            .signatures()
+            .iter()
+            .chain(mgr.signatures())
+            .cloned()
+            .collect();
+        return result_json(help(&all));
     }
-    let dict = match body.dict(&api.sim_signatures) {
+    // Words go to the monitors when they know the command, else to the manager.
+    let dict = match body.dict(mon.signatures()) {
         Ok(d) => d,
-        Err(e) => return bad_request(e),
+        Err(e) => match body.dict(mgr.signatures()) {
+            Ok(d) if !mgr.signatures().is_empty() => d,
+            _ => return bad_request(e),
+        },
     };
-    let out = api
-        .runtime
-        .services
-        .source
-        .command(CommandDest::Mon, &dict, &body.inbuf)
-        .await;
+    let dest = if mon.perm(&dict).is_none() && mgr.perm(&dict).is_some() {
+        CommandDest::Mgr
+    } else {
+        CommandDest::Mon
+    };
+    let out = source.command(dest, &dict, &body.inbuf).await;
     result_json(out.into())
 }
 
@@ -299,10 +320,7 @@ async fn host_metrics(State(api): State<Api>) -> Response {
 
 /// A router for a module's own listener: every path goes to its `handle-http`.
 pub fn module_router(runtime: Arc<Runtime>, module: String) -> Router {
-    let api = Api {
-        runtime,
-        sim_signatures: Arc::new(Vec::new()),
-    };
+    let api = Api { runtime };
     Router::new()
         .fallback(move |State(api): State<Api>, request: Request| {
             let module = module.clone();

@@ -80,6 +80,7 @@ pub async fn start(opts: ServeOptions) -> Result<Host> {
         cluster,
         store: Arc::new(store),
         source,
+        grants: config.grants(),
         mgr_id,
         registry: Registry::default(),
         metrics: Metrics::new(),

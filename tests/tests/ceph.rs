@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
+use serde_json::{Value, json};
 use wasm_mgr_tests::{CephCluster, Host, check_exposition};
 
 /// Ceph's own bound on noticing a stopped OSD, with the test cluster's short grace.
@@ -83,7 +83,8 @@ async fn real_cluster() -> Result<()> {
     let cluster = CephCluster::start()?;
     let args = cluster.host_args();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let host = Host::start(&["probe", "status", "prometheus"], None, &args).await?;
+    let config = "[modules.probe]\ncommands = [\"osd pool create\"]\n";
+    let host = Host::start(&["probe", "status", "prometheus"], Some(config), &args).await?;
     host.wait_for(Duration::from_secs(30), "the first OSD map", || async {
         let e = host.command_json("probe", "probe epoch").await?;
         Ok((e["osd_map"].as_u64() > Some(0) && e["have_mon_connection"] == true).then_some(()))
@@ -128,7 +129,51 @@ async fn real_cluster() -> Result<()> {
         &after[before..]
     );
 
-    // 3. A stopped OSD: osd-map and health notifies with OSD_DOWN, then cleared.
+    // 3. Module commands go to the real cluster, within the module's grants.
+    let stat = host
+        .probe_send("mon", json!({"prefix": "osd stat", "format": "json"}))
+        .await?;
+    let stat: Value = serde_json::from_str(stat["stdout"].as_str().unwrap_or(""))?;
+    assert_eq!(stat["num_up_osds"], 3, "{stat}");
+    let denied = host
+        .probe_send("mon", json!({"prefix": "osd out", "ids": ["2"]}))
+        .await?;
+    assert!(
+        denied["error"].as_str().unwrap_or("").contains("Denied"),
+        "{denied}"
+    );
+    let created = host
+        .probe_send(
+            "mon",
+            json!({"prefix": "osd pool create", "pool": "from_module", "pg_num": 8}),
+        )
+        .await?;
+    assert_eq!(created["retval"], 0, "{created}");
+    let dump = cluster.ceph_json(&["osd", "dump"])?;
+    let pools: Vec<&str> = dump["pools"]
+        .as_array()
+        .context("pools")?
+        .iter()
+        .filter_map(|p| p["pool_name"].as_str())
+        .collect();
+    assert!(pools.contains(&"from_module"), "{pools:?}");
+    assert!(dump["osds"][2]["in"] == 1, "osd.2 was marked out");
+    let perf = host
+        .probe_send("osd.0", json!({"prefix": "perf dump", "format": "json"}))
+        .await?;
+    assert_eq!(perf["retval"], 0, "{perf}");
+    let mgr = host
+        .probe_send(
+            "mgr",
+            json!({"prefix": "balancer status", "format": "json"}),
+        )
+        .await?;
+    assert_eq!(mgr["retval"], 0, "{mgr}");
+    // Operators' words are parsed with the cluster's own command table.
+    let ls = host.ceph("osd pool ls").await?;
+    assert!(ls.contains("from_module"), "{ls}");
+
+    // 4. A stopped OSD: osd-map and health notifies with OSD_DOWN, then cleared.
     let before = notifies(&host).await?.len();
     let stopped = Instant::now();
     cluster.script("osd-stop", &["1"])?;
@@ -156,7 +201,7 @@ async fn real_cluster() -> Result<()> {
     .await?;
     assert_eq!(osd_state(&host, 1).await?, (true, true));
 
-    // 4. The prometheus module has every family the real ceph-mgr's module exposes.
+    // 5. The prometheus module has every family the real ceph-mgr's module exposes.
     let port = cluster.prometheus_port()?;
     let client = reqwest::Client::new();
     // Both pages once the daemons' counters reached them (ceph-mgr gets them when
@@ -205,7 +250,7 @@ async fn real_cluster() -> Result<()> {
         ours_f.len()
     );
 
-    // 5. The monitor killed and restarted: the host keeps the last state, then
+    // 6. The monitor killed and restarted: the host keeps the last state, then
     // catches up.
     cluster.script("mon-kill", &[])?;
     host.wait_for(

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use serde_json::Value;
+use serde_json::{Value, json};
 use wasm_mgr_tests::Host;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -415,6 +415,50 @@ async fn the_cli_talks_to_a_running_host() -> Result<()> {
     assert!(
         err.contains("osd status"),
         "usage lists the commands: {err}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn commands_that_change_the_cluster_need_a_grant() -> Result<()> {
+    let config = "[modules.probe]\ncommands = [\"osd set\"]\n";
+    let host = Host::start(&["probe"], Some(config), &[]).await?;
+    // Reading needs no grant.
+    let stat = host
+        .probe_send("mon", json!({"prefix": "osd stat", "format": "json"}))
+        .await?;
+    assert_eq!(stat["retval"], 0, "{stat}");
+    // `osd out` was not granted: refused, and the OSD stays in.
+    let out = host
+        .probe_send("mon", json!({"prefix": "osd out", "ids": ["1"]}))
+        .await?;
+    let error = out["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("Denied") && error.contains("osd out"),
+        "{out}"
+    );
+    let map = host.cluster("osd_map").await?;
+    assert_eq!(map["osds"][1]["in"], 1, "osd.1 was marked out");
+    // `osd set` was granted.
+    let set = host
+        .probe_send("mon", json!({"prefix": "osd set", "key": "noout"}))
+        .await?;
+    assert_eq!(set["retval"], 0, "{set}");
+    host.wait_for(Duration::from_secs(5), "the noout flag", || async {
+        let map = host.cluster("osd_map").await?;
+        Ok(map["flags"]
+            .as_str()
+            .is_some_and(|f| f.contains("noout"))
+            .then_some(()))
+    })
+    .await?;
+    // The sim has no manager of its own: a mgr command no module serves is unknown.
+    let mgr = host
+        .probe_send("mgr", json!({"prefix": "balancer status"}))
+        .await?;
+    assert!(
+        mgr["error"].as_str().unwrap_or("").contains("NotFound"),
+        "{mgr}"
     );
     Ok(())
 }

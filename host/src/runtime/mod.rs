@@ -25,6 +25,7 @@ use wasmtime::{Store, UpdateDeadline};
 use crate::cluster::Cluster;
 use crate::cluster::model::{Change, NotifyKind};
 use crate::command::{Signature, find_by_prefix};
+use crate::config::Grants;
 use crate::config::{Config, ModuleConfig, ResolvedOptions};
 use crate::metrics::Metrics;
 use crate::source::{CommandDest, Source};
@@ -55,6 +56,8 @@ pub struct Services {
     pub store: Arc<KvStore>,
     /// Where the cluster state comes from and cluster commands go.
     pub source: Source,
+    /// Cluster commands that change something, granted per module.
+    pub grants: Grants,
     /// This manager's id.
     pub mgr_id: String,
     /// Loaded modules, for `call-module` and fan-out.
@@ -79,29 +82,38 @@ impl Services {
             return Err(WitError::Invalid("command has no \"prefix\" string".into()));
         }
         tracing::debug!(module = from, "send-command {target:?} {command}");
-        match target {
+        let dest = match target {
             CommandTarget::Mgr => {
+                // A command one of our modules declares goes to it (as ceph-mgr's
+                // own modules' commands do); any other to the cluster's manager.
                 let owner = self
                     .registry
                     .all()
                     .into_iter()
-                    .find(|m| find_by_prefix(&m.signatures, &dict).is_some())
-                    .ok_or_else(|| {
-                        WitError::NotFound(format!("no module serves `{}`", dict["prefix"]))
-                    })?;
-                call(&owner, command.to_string(), inbuf).await
+                    .find(|m| find_by_prefix(&m.signatures, &dict).is_some());
+                match owner {
+                    Some(owner) => return call(&owner, command.to_string(), inbuf).await,
+                    None if matches!(self.source, Source::Sim(_)) => {
+                        return Err(WitError::NotFound(format!(
+                            "no module serves `{}`",
+                            dict["prefix"]
+                        )));
+                    }
+                    None => CommandDest::Mgr,
+                }
             }
-            CommandTarget::Mon => Ok(self
-                .source
-                .command(CommandDest::Mon, &dict, &inbuf)
-                .await
-                .into()),
-            CommandTarget::Osd(id) => Ok(self
-                .source
-                .command(CommandDest::Osd(id), &dict, &inbuf)
-                .await
-                .into()),
+            CommandTarget::Mon => CommandDest::Mon,
+            CommandTarget::Osd(id) => CommandDest::Osd(id),
+        };
+        let prefix = dict["prefix"].as_str().unwrap_or_default();
+        if !self.source.is_read_only(dest, &dict) && !self.grants.allows(from, prefix) {
+            tracing::warn!(module = from, "denied `{prefix}`: not granted");
+            return Err(WitError::Denied(format!(
+                "`{prefix}` changes the cluster and module `{from}` was not granted it \
+                 (commands = [\"{prefix}\"] under [modules.{from}] in the host config)"
+            )));
         }
+        Ok(self.source.command(dest, &dict, &inbuf).await.into())
     }
 
     /// Runs a command that module `name` declared (ceph-mgr's `remote`).

@@ -12,7 +12,11 @@ mod sim_commands;
 mod sim_perf;
 mod sim_text;
 
+use std::sync::{Arc, OnceLock};
+
 use serde_json::Value;
+
+use crate::command::CommandTable;
 
 use ceph::CephHandle;
 use ceph::rados::Target;
@@ -85,9 +89,28 @@ pub enum Source {
 pub enum CommandDest {
     /// The monitors.
     Mon,
+    /// The cluster's active manager (a real cluster's ceph-mgr).
+    Mgr,
     /// One OSD.
     Osd(i32),
 }
+
+/// OSD commands (`tell osd.N ...`) that only read; every other one changes
+/// something and must be granted.
+const OSD_READS: &[&str] = &[
+    "perf dump",
+    "perf schema",
+    "perf histogram dump",
+    "status",
+    "version",
+    "config show",
+    "config get",
+    "config diff",
+    "dump_ops_in_flight",
+    "dump_historic_ops",
+    "dump_blocked_ops",
+    "get_command_descriptions",
+];
 
 impl Source {
     /// Run a command given as Ceph's JSON dict (`{"prefix": "osd down", "ids":
@@ -95,6 +118,11 @@ impl Source {
     pub async fn command(&self, dest: CommandDest, cmd: &Value, inbuf: &str) -> CommandOutput {
         match (self, dest) {
             (Source::Sim(sim), CommandDest::Mon) => sim.command(cmd, inbuf).await,
+            (Source::Sim(_), CommandDest::Mgr) => CommandOutput::err(
+                errno::ENOENT,
+                "the simulated cluster has no manager of its own",
+            ),
+            (Source::Ceph(c), CommandDest::Mgr) => c.command(Target::Mgr, cmd, inbuf).await,
             (Source::Sim(sim), CommandDest::Osd(id)) => {
                 let mut cmd = cmd.clone();
                 cmd["target"] = Value::String(format!("osd.{id}"));
@@ -102,6 +130,29 @@ impl Source {
             }
             (Source::Ceph(c), CommandDest::Mon) => c.command(Target::Mon, cmd, inbuf).await,
             (Source::Ceph(c), CommandDest::Osd(id)) => c.command(Target::Osd(id), cmd, inbuf).await,
+        }
+    }
+
+    /// Whether `cmd` only reads (Ceph's permission `r`), going by the commands the
+    /// cluster (or the sim) declares; an unknown command counts as one that writes.
+    pub fn is_read_only(&self, dest: CommandDest, cmd: &Value) -> bool {
+        match dest {
+            CommandDest::Osd(_) => cmd
+                .get("prefix")
+                .and_then(Value::as_str)
+                .is_some_and(|p| OSD_READS.contains(&p)),
+            _ => self.commands(dest).perm(cmd) == Some("r"),
+        }
+    }
+
+    /// The commands the monitors (or the manager) take, with their permissions.
+    pub fn commands(&self, dest: CommandDest) -> Arc<CommandTable> {
+        static SIM: OnceLock<Arc<CommandTable>> = OnceLock::new();
+        match (self, dest) {
+            (Source::Sim(_), CommandDest::Mgr) => Arc::default(),
+            (Source::Sim(_), _) => Arc::clone(SIM.get_or_init(|| Arc::new(sim::command_table()))),
+            (Source::Ceph(c), CommandDest::Mgr) => c.mgr_commands(),
+            (Source::Ceph(c), _) => c.mon_commands(),
         }
     }
 

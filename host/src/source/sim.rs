@@ -26,7 +26,7 @@ use crate::cluster::placement::Placement;
 use crate::cluster::{Cluster, Update, time};
 pub use crate::source::{CommandOutput, errno};
 
-pub use super::sim_commands::command_signatures;
+pub use super::sim_commands::command_table;
 use super::sim_perf::{self, MonPerf, OsdLoad, OsdPerf, PerfOut, Role};
 
 /// Seconds an OSD stays down before the monitors mark it out (`mon_osd_down_out_interval`).

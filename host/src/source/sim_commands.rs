@@ -8,14 +8,51 @@ use super::sim::{CommandOutput, Dirty, Sim, errno, flag_bit};
 use super::sim_text as text;
 use crate::cluster::model::parse_pgid;
 use crate::cluster::{Cluster, Snapshot, clog_json};
+use crate::command::CommandTable;
 
 const OSD_FLAG_CHOICES: &str = "pause|noup|nodown|noout|noin|nobackfill|norebalance|norecover|noscrub|nodeep-scrub|notieragent|nosnaptrim";
 
-/// The sim's commands in ceph's signature syntax, for turning CLI words into a dict.
-pub fn command_signatures() -> &'static [&'static str] {
-    SIGNATURES
+/// Commands of the sim that change the cluster; every other one only reads.
+const WRITES: &[&str] = &[
+    "osd down",
+    "osd up",
+    "osd out",
+    "osd in",
+    "osd set",
+    "osd unset",
+    "osd reweight",
+    "osd pool create",
+    "osd pool delete",
+    "osd pool rm",
+    "osd pool set",
+    "osd pool set-quota",
+    "osd pool application enable",
+    "pg scrub",
+    "pg deep-scrub",
+    "mon down",
+    "mon up",
+    "mds fail",
+];
+
+/// The sim's commands with Ceph's permission of each (`r` or `rw`), for turning CLI
+/// words into a dict and for checking what a module may send.
+pub fn command_table() -> CommandTable {
+    CommandTable::from_pairs(SIGNATURES.iter().map(|sig| {
+        let words: Vec<&str> = sig
+            .split_whitespace()
+            .take_while(|w| !w.contains('='))
+            .collect();
+        let prefix = words.join(" ");
+        let perm = if WRITES.contains(&prefix.as_str()) {
+            "rw"
+        } else {
+            "r"
+        };
+        (*sig, perm)
+    }))
 }
 
+/// The sim's commands in ceph's signature syntax.
 const SIGNATURES: &[&str] = &[
     "status",
     "health name=detail,type=CephChoices,strings=detail,req=false",

@@ -19,9 +19,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 
 use crate::cluster::{Cluster, DaemonCounters, PgSummary, Snapshot, Update, time};
+use crate::command::CommandTable;
 use crate::source::{CommandOutput, errno};
 use rados::{Librados, Rados, Reply, Target};
 
@@ -101,6 +103,8 @@ impl CephSource {
             cfg: self.cfg,
             cluster,
             conn: Mutex::new(None),
+            mon_commands: ArcSwap::default(),
+            mgr_commands: ArcSwap::default(),
             stop: AtomicBool::new(false),
         });
         let s = Arc::clone(&shared);
@@ -117,6 +121,9 @@ struct Shared {
     cfg: CephConfig,
     cluster: Arc<Cluster>,
     conn: Mutex<Option<Arc<Rados>>>,
+    /// The monitors' and the manager's commands, read at each connection.
+    mon_commands: ArcSwap<CommandTable>,
+    mgr_commands: ArcSwap<CommandTable>,
     stop: AtomicBool,
 }
 
@@ -127,6 +134,21 @@ impl Shared {
 
     fn set_connection(&self, rados: Option<Arc<Rados>>) {
         *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = rados;
+    }
+
+    /// Read which commands the monitors and the manager take (for operators' words
+    /// and for permission checks); a table that cannot be read stays as it was.
+    fn read_command_tables(&self, rados: &Rados) {
+        let ask = json!({"prefix": "get_command_descriptions"});
+        for (target, slot, who) in [
+            (Target::Mon, &self.mon_commands, "monitors'"),
+            (Target::Mgr, &self.mgr_commands, "manager's"),
+        ] {
+            match fetch(rados, &target, ask.clone()) {
+                Ok(d) => slot.store(Arc::new(CommandTable::from_descriptions(&d))),
+                Err(e) => tracing::warn!("ceph: reading the {who} commands: {e:#}"),
+            }
+        }
     }
 
     fn connect(&self) -> Result<Rados> {
@@ -195,6 +217,17 @@ impl CephHandle {
         }
     }
 
+    /// The monitors' commands with their permissions (empty before the first
+    /// connection).
+    pub fn mon_commands(&self) -> Arc<CommandTable> {
+        self.shared.mon_commands.load_full()
+    }
+
+    /// The active manager's commands with their permissions.
+    pub fn mgr_commands(&self) -> Arc<CommandTable> {
+        self.shared.mgr_commands.load_full()
+    }
+
     /// Stop following (the last state stays published).
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::Relaxed);
@@ -230,6 +263,7 @@ fn follow(shared: &Shared) {
             }
         };
         tracing::info!("ceph: connected to the monitors as {}", shared.cfg.name);
+        shared.read_command_tables(&rados);
         let session = Instant::now();
         shared.set_connection(Some(Arc::clone(&rados)));
         shared.cluster.set_mon_connection(true);

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use wasm_mgr_sdk::{
-    Command, CommandResult, HealthCheck, HttpRequest, HttpResponse, Module, ModuleInfo,
-    ModuleOption, Notification, NotifyKind, OptionValue, cluster, errno, export_module, health,
-    mgr_warn, options, publish_http, sleep, store,
+    Command, CommandResult, CommandTarget, HealthCheck, HttpRequest, HttpResponse, Module,
+    ModuleInfo, ModuleOption, Notification, NotifyKind, OptionValue, cluster, errno, export_module,
+    health, mgr_warn, options, publish_http, send_command, sleep, store,
 };
 
 /// Notifications kept in memory; older ones are dropped.
@@ -96,6 +96,29 @@ fn epochs_json() -> Value {
         "service_map": e.service_map,
         "have_mon_connection": cluster::have_mon_connection(),
     })
+}
+
+/// `probe send`: a cluster command through `send-command`, answered with what the
+/// host returned: the command's result, or the host's error as `{"error": ...}`.
+async fn send(command: &Command) -> CommandResult {
+    let target = match command.str_arg("target").unwrap_or("mon") {
+        "mon" => CommandTarget::Mon,
+        "mgr" => CommandTarget::Mgr,
+        osd => match osd.strip_prefix("osd.").and_then(|id| id.parse().ok()) {
+            Some(id) => CommandTarget::Osd(id),
+            None => return CommandResult::error(errno::EINVAL, format!("bad target {osd}")),
+        },
+    };
+    let dict: Value = match command.str_arg("command").map(serde_json::from_str) {
+        Some(Ok(v)) => v,
+        _ => return CommandResult::error(errno::EINVAL, "command must be a JSON dict"),
+    };
+    match send_command(target, dict, "").await {
+        Ok(r) => CommandResult::json(&json!({
+            "retval": r.retval, "stdout": r.stdout, "stderr": r.stderr,
+        })),
+        Err(e) => CommandResult::json(&json!({ "error": format!("{e:?}") })),
+    }
 }
 
 /// A required string argument, or -EINVAL.
@@ -238,6 +261,11 @@ impl Module for Probe {
                 "r",
             )
             .command(
+                "probe send name=target,type=CephString name=command,type=CephString",
+                "Send a cluster command (JSON) to mon, mgr or osd.N through send-command",
+                "rw",
+            )
+            .command(
                 "probe publish name=path,type=CephString name=text,type=CephString",
                 "Have the host serve a text page at a path",
                 "rw",
@@ -277,6 +305,9 @@ impl Module for Probe {
     }
 
     async fn handle_command(&self, command: &Command, _inbuf: &str) -> CommandResult {
+        if command.prefix() == "probe send" {
+            return send(command).await;
+        }
         match self.run(command) {
             Ok(value) => CommandResult::json(&value),
             Err(failure) => failure,
