@@ -9,7 +9,7 @@ OUT          := target/modules
 TEST_OUT     := target/test-modules
 WASM_DIR     := target/$(WASM_TARGET)/release
 
-.PHONY: all setup test-tools ceph-tools build build-host build-modules build-test-modules run test unit-test \
+.PHONY: all setup test-tools ceph-tools bench-ceph build build-host build-modules build-test-modules run test unit-test \
         integration-test bench lint fmt clean-state
 
 all: build
@@ -78,6 +78,11 @@ integration-test:
 bench: build build-test-modules
 	$(CARGO) bench -p wasm-mgr --bench core
 	$(CARGO) bench -p wasm-mgr --bench prometheus
+
+## wasm-mgr beside the real ceph-mgr on a real test cluster: RSS, idle CPU, scrape
+## latency. Needs Ceph (make ceph-tools); takes about two minutes.
+bench-ceph: build ceph-tools
+	$(CARGO) bench -p wasm-mgr --bench ceph
 
 lint:
 	$(CARGO) fmt --all --check
