@@ -88,7 +88,7 @@ impl Drop for Host {
     }
 }
 
-fn start_host(cluster: &Cluster, port: u16) -> Result<Host> {
+fn start_host(cluster: &Cluster, port: u16, state: &Path) -> Result<Host> {
     let dir = std::env::temp_dir().join(format!("wasm-mgr-ceph-bench-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("modules"))?;
     for m in ["prometheus", "status"] {
@@ -103,7 +103,7 @@ fn start_host(cluster: &Cluster, port: u16) -> Result<Host> {
         .arg("--modules")
         .arg(dir.join("modules"))
         .arg("--state-dir")
-        .arg(dir.join("state"))
+        .arg(state)
         .arg("--http")
         .arg(format!("127.0.0.1:{port}"))
         .args(["--cluster", "ceph", "--ceph-conf"])
@@ -116,8 +116,9 @@ fn start_host(cluster: &Cluster, port: u16) -> Result<Host> {
     Ok(Host { child, dir })
 }
 
-/// (RSS in MiB, threads) of a process.
-fn rss(pid: u32) -> Result<(f64, u64)> {
+/// (RSS, anonymous RSS in MiB, threads) of a process. The rest of RSS is mapped
+/// files, mostly Ceph's shared libraries.
+fn rss(pid: u32) -> Result<(f64, f64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let field = |name: &str| {
         status
@@ -127,7 +128,11 @@ fn rss(pid: u32) -> Result<(f64, u64)> {
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    Ok((field("VmRSS:") as f64 / 1024.0, field("Threads:")))
+    Ok((
+        field("VmRSS:") as f64 / 1024.0,
+        field("RssAnon:") as f64 / 1024.0,
+        field("Threads:"),
+    ))
 }
 
 /// CPU time (user + system) a process used so far.
@@ -169,7 +174,13 @@ async fn scrapes(client: &reqwest::Client, url: &str, n: u64) -> Result<(Vec<Dur
     let mut size = 0;
     for _ in 0..n {
         let t0 = Instant::now();
-        let page = client.get(url).send().await?.error_for_status()?.text().await?;
+        let page = client
+            .get(url)
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
         samples.push(t0.elapsed());
         size = page.len();
     }
@@ -184,13 +195,23 @@ async fn bench() -> Result<()> {
     cluster.script("start")?;
     println!("test cluster up in {:.1?}", t0.elapsed());
     let port = free_port()?;
-    let host = start_host(&cluster, port)?;
     let ours = format!("http://127.0.0.1:{port}/modules/prometheus/metrics");
     let theirs = format!("http://127.0.0.1:{}/metrics", cluster.prometheus_port()?);
     let client = reqwest::Client::new();
+    // A first start compiles the modules into the state folder; measure a restart,
+    // as an operator's host runs.
+    let state =
+        std::env::temp_dir().join(format!("wasm-mgr-ceph-bench-state-{}", std::process::id()));
+    let host = start_host(&cluster, port, &state)?;
+    wait_for_page(&client, &ours).await?;
+    drop(host);
+    let host = start_host(&cluster, port, &state)?;
     wait_for_page(&client, &ours).await?;
     wait_for_page(&client, &theirs).await?;
-    let pids = [("wasm-mgr", host.child.id()), ("ceph-mgr", cluster.mgr_pid()?)];
+    let pids = [
+        ("wasm-mgr", host.child.id()),
+        ("ceph-mgr", cluster.mgr_pid()?),
+    ];
 
     let idle = Duration::from_secs(env_u64("BENCH_IDLE_SECS", 60));
     let before: Vec<Duration> = pids.iter().map(|(_, p)| cpu(*p)).collect::<Result<_>>()?;
@@ -198,10 +219,10 @@ async fn bench() -> Result<()> {
     for ((name, pid), before) in pids.iter().zip(before) {
         let used = cpu(*pid)?.saturating_sub(before);
         let per_minute = used.as_secs_f64() * 60.0 / idle.as_secs_f64();
-        let (mib, threads) = rss(*pid)?;
+        let (mib, anon, threads) = rss(*pid)?;
         println!(
             "{name:<9} idle {:>4.0} s: CPU {per_minute:>6.2} s per minute ({:>5.2} % of a core), \
-             RSS {mib:>6.1} MiB, {threads} threads",
+             RSS {mib:>6.1} MiB ({anon:.1} MiB anonymous), {threads} threads",
             idle.as_secs_f64(),
             per_minute / 60.0 * 100.0
         );
@@ -210,7 +231,7 @@ async fn bench() -> Result<()> {
     let n = env_u64("BENCH_SCRAPES", 200);
     for ((name, pid), url) in pids.iter().zip([&ours, &theirs]) {
         let (samples, size) = scrapes(&client, url, n).await?;
-        let (mib, _) = rss(*pid)?;
+        let (mib, _, _) = rss(*pid)?;
         println!(
             "{name:<9} scrape ({size} bytes) n={n}: p50={:>8.3?} p99={:>8.3?} max={:>8.3?}, \
              RSS after {mib:.1} MiB",
@@ -220,6 +241,7 @@ async fn bench() -> Result<()> {
         );
     }
     drop(host);
+    let _ = std::fs::remove_dir_all(&state);
     Ok(())
 }
 

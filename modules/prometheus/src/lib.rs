@@ -34,7 +34,7 @@ const DEFAULT_SCRAPE_INTERVAL: i64 = 15;
 /// Default least milliseconds between two collections.
 const DEFAULT_MIN_COLLECT_INTERVAL_MS: i64 = 100;
 /// How often `serve` looks whether a notify made the page stale.
-const POLL: Duration = Duration::from_millis(20);
+const POLL: Duration = Duration::from_millis(200);
 /// PG statistics and IO rates move every few seconds on a busy cluster; a page is
 /// recollected for them at most this often (ceph's `mgr_stats_period`), while map
 /// and health changes are collected at once.

@@ -97,8 +97,12 @@ impl std::fmt::Debug for Librados {
 impl Librados {
     /// Load librados, or say which package provides it.
     pub fn load() -> Result<Arc<Librados>> {
+        Librados::load_from(LIBRARY_NAMES)
+    }
+
+    fn load_from(names: &[&str]) -> Result<Arc<Librados>> {
         let mut errors = Vec::new();
-        for name in LIBRARY_NAMES {
+        for name in names {
             // SAFETY: librados' initialisers only set up its own state.
             match unsafe { libloading::Library::new(name) } {
                 Ok(lib) => return Ok(Arc::new(Librados::bind(lib)?)),
@@ -443,5 +447,18 @@ impl Drop for Rados {
     fn drop(&mut self) {
         // SAFETY: the handle came from rados_create2 and is shut down once.
         unsafe { (self.lib.api.shutdown)(self.handle) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_library_names_the_package() {
+        let e = Librados::load_from(&["librados-not-here.so.2"]).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("apt-get install librados2"), "{text}");
+        assert!(text.contains("librados-not-here.so.2"), "{text}");
     }
 }
