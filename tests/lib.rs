@@ -32,6 +32,32 @@ pub fn component(name: &str) -> PathBuf {
     test
 }
 
+/// `component` with a custom section appended: the same module, another file content
+/// (and hash), as a rebuilt module would be.
+pub fn with_marker(component: &[u8], marker: &str) -> Vec<u8> {
+    fn leb128(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = b"wasm-mgr-test-marker";
+    let mut payload = Vec::new();
+    leb128(name.len(), &mut payload);
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(marker.as_bytes());
+    let mut out = component.to_vec();
+    out.push(0); // custom section id
+    leb128(payload.len(), &mut out);
+    out.extend_from_slice(&payload);
+    out
+}
+
 /// The `promtool` to check exposition pages with: `$PROMTOOL` (the Makefile sets
 /// it), else the one on `PATH`.
 pub fn promtool() -> PathBuf {
@@ -373,6 +399,17 @@ impl Host {
             bail!("probe send failed: {v}");
         }
         serde_json::from_str(v["stdout"].as_str().unwrap_or("")).context("probe send answer")
+    }
+
+    /// `POST /api/modules/<name>/<op>` (`enable`, `disable`, `reload`): status code
+    /// and answer.
+    pub async fn module_op(&self, name: &str, op: &str) -> Result<(u16, Value)> {
+        let resp = self
+            .client
+            .post(self.url(&format!("/api/modules/{name}/{op}")))
+            .send()
+            .await?;
+        Ok((resp.status().as_u16(), resp.json().await?))
     }
 
     /// Runs a module command that must succeed; returns its stdout.

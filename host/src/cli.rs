@@ -60,6 +60,13 @@ impl Client {
             .await
     }
 
+    /// `POST /api/modules/<name>/<op>` (`enable`, `disable`, `reload`): what happened.
+    pub async fn module_op(&self, name: &str, op: &str) -> Result<String> {
+        let url = format!("{}/api/modules/{name}/{op}", self.base);
+        let v = self.send(self.http.post(url)).await?;
+        Ok(v["result"].as_str().unwrap_or("done").to_string())
+    }
+
     /// Runs a module command given as words.
     pub async fn module_command(&self, module: &str, words: &[String]) -> Result<Output> {
         let url = format!("{}/api/modules/{module}/command", self.base);

@@ -52,6 +52,10 @@ pub struct ModuleConfig {
     pub http_timeout: Option<toml::Value>,
     /// Most linear memory its instance may hold (`"512M"`).
     pub memory_limit: Option<toml::Value>,
+    /// How long its `shutdown` (and the end of its `serve`) may take when it is
+    /// stopped, disabled or replaced by a reload, before its instance is dropped
+    /// (`5`, `"5s"`; default 5 s).
+    pub shutdown_grace: Option<toml::Value>,
     /// Cluster commands that change something which the module may send, by
     /// prefix (`"osd pool"` grants `osd pool create`, `osd pool set`, ...). Commands
     /// that only read need no grant.
@@ -91,21 +95,31 @@ impl Config {
     }
 }
 
+/// A positive duration in seconds (`10`, `"10s"`), if set.
+fn duration(key: &str, value: Option<&toml::Value>) -> Result<Option<std::time::Duration>, String> {
+    let Some(v) = value else {
+        return Ok(None);
+    };
+    let secs = match v {
+        toml::Value::Integer(i) => *i,
+        toml::Value::String(s) => parse_secs(s)?,
+        other => return Err(format!("{key}: `{other}` is not a duration")),
+    };
+    if secs <= 0 {
+        return Err(format!("{key}: {secs} s is not positive"));
+    }
+    Ok(Some(std::time::Duration::from_secs(secs as u64)))
+}
+
 impl ModuleConfig {
     /// The HTTP time limit, if set.
     pub fn http_timeout(&self) -> Result<Option<std::time::Duration>, String> {
-        let Some(v) = &self.http_timeout else {
-            return Ok(None);
-        };
-        let secs = match v {
-            toml::Value::Integer(i) => *i,
-            toml::Value::String(s) => parse_secs(s)?,
-            other => return Err(format!("http_timeout: `{other}` is not a duration")),
-        };
-        if secs <= 0 {
-            return Err(format!("http_timeout: {secs} s is not positive"));
-        }
-        Ok(Some(std::time::Duration::from_secs(secs as u64)))
+        duration("http_timeout", self.http_timeout.as_ref())
+    }
+
+    /// The shutdown grace period, if set.
+    pub fn shutdown_grace(&self) -> Result<Option<std::time::Duration>, String> {
+        duration("shutdown_grace", self.shutdown_grace.as_ref())
     }
 
     /// The memory limit in bytes, if set.

@@ -14,10 +14,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::command::{Signature, words_to_command};
-use crate::runtime::Runtime;
 use crate::runtime::bindings::ceph::mgr::types::{CommandResult, HttpRequest};
-use crate::runtime::module::{CallError, State as ModuleState};
+use crate::runtime::module::{CallError, ModuleHandle, State as ModuleState};
 use crate::runtime::published::Page;
+use crate::runtime::{Installed, ModuleOpError, Runtime};
 use crate::source::CommandDest;
 
 /// Largest request body accepted, API or module route.
@@ -39,6 +39,9 @@ pub fn router(runtime: Arc<Runtime>) -> Router {
         .route("/api/modules", get(list_modules))
         .route("/api/modules/{name}", get(show_module))
         .route("/api/modules/{name}/command", post(module_command))
+        .route("/api/modules/{name}/enable", post(enable_module))
+        .route("/api/modules/{name}/disable", post(disable_module))
+        .route("/api/modules/{name}/reload", post(reload_module))
         .route("/api/ceph", post(ceph_command))
         .route("/api/cluster/{name}", get(cluster_get))
         .route("/metrics", get(host_metrics))
@@ -65,6 +68,41 @@ fn call_error(e: CallError) -> Response {
 
 async fn list_modules(State(api): State<Api>) -> Response {
     axum::Json(api.runtime.rows()).into_response()
+}
+
+/// The answer to enable/disable/reload: what happened, or why not (404 for an
+/// unknown module, 409 when its state does not allow it, 422 when the file failed).
+fn module_op(name: &str, outcome: Result<&'static str, ModuleOpError>) -> Response {
+    match outcome {
+        Ok(done) => axum::Json(json!({"module": name, "result": done})).into_response(),
+        Err(ModuleOpError::NotFound(m)) => error(StatusCode::NOT_FOUND, m),
+        Err(ModuleOpError::Conflict(m)) => error(StatusCode::CONFLICT, m),
+        Err(e @ ModuleOpError::Failed(_)) => error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+    }
+}
+
+fn installed(i: &Installed) -> &'static str {
+    match i {
+        Installed::Started(..) => "started",
+        Installed::Replaced(..) => "reloaded",
+        Installed::Unchanged(_) => "already running",
+        Installed::Disabled(_) => "disabled",
+    }
+}
+
+async fn enable_module(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    let outcome = api.runtime.enable(&name).await;
+    module_op(&name, outcome.map(|i| installed(&i)))
+}
+
+async fn disable_module(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    let outcome = api.runtime.disable(&name).await;
+    module_op(&name, outcome.map(|()| "disabled"))
+}
+
+async fn reload_module(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    let outcome = api.runtime.reload(&name).await;
+    module_op(&name, outcome.map(|i| installed(&i)))
 }
 
 async fn show_module(State(api): State<Api>, Path(name): Path<String>) -> Response {
@@ -187,12 +225,35 @@ async fn module_command(
             format!("module `{name}` has no command `{}`", dict["prefix"]),
         );
     }
-    match module
-        .command(dict.to_string(), body.inbuf, CALL_TIMEOUT)
-        .await
-    {
+    let command = dict.to_string();
+    let answer = on_current(&api, module, |m| {
+        let (command, inbuf) = (command.clone(), body.inbuf.clone());
+        async move { m.command(command, inbuf, CALL_TIMEOUT).await }
+    })
+    .await;
+    match answer {
         Ok(r) => result_json(r),
         Err(e) => call_error(e),
+    }
+}
+
+/// Calls `module`; if a reload replaced it just before the call reached it, calls
+/// its successor instead, so that a reload loses no request.
+async fn on_current<T, F, Fut>(
+    api: &Api,
+    module: Arc<ModuleHandle>,
+    call: F,
+) -> Result<T, CallError>
+where
+    F: Fn(Arc<ModuleHandle>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, CallError>>,
+{
+    match call(module.clone()).await {
+        Err(CallError::NotRunning(why)) => match api.runtime.services.registry.get(&module.name) {
+            Some(next) if !Arc::ptr_eq(&next, &module) => call(next).await,
+            _ => Err(CallError::NotRunning(why)),
+        },
+        other => other,
     }
 }
 
@@ -385,7 +446,12 @@ async fn forward_http(api: &Api, name: &str, path: String, request: Request) -> 
             .collect(),
         body,
     };
-    match module.http(request, module.http_timeout).await {
+    let answer = on_current(api, module, |m| {
+        let request = request.clone();
+        async move { m.http(request, m.http_timeout).await }
+    })
+    .await;
+    match answer {
         Ok(resp) => {
             let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY);
             let mut out = Response::new(Body::from(resp.body));

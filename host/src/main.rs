@@ -63,6 +63,21 @@ enum ModuleAction {
         #[arg(long, default_value = "plain")]
         format: String,
     },
+    /// Start a module the operator disabled; kept across host restarts.
+    Enable {
+        /// Module name.
+        name: String,
+    },
+    /// Stop a module and keep it stopped, across host restarts too.
+    Disable {
+        /// Module name.
+        name: String,
+    },
+    /// Load a module's file again and switch to the new instance without downtime.
+    Reload {
+        /// Module name.
+        name: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -185,15 +200,22 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             host.run_until_signal().await?;
             Ok(ExitCode::SUCCESS)
         }
-        Action::Module {
-            action: ModuleAction::Ls { format },
-        } => {
-            let rows = client.modules().await?;
-            if format == "json" {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                println!("{}", module_table(&rows));
-            }
+        Action::Module { action } => {
+            let (name, op) = match action {
+                ModuleAction::Ls { format } => {
+                    let rows = client.modules().await?;
+                    if format == "json" {
+                        println!("{}", serde_json::to_string_pretty(&rows)?);
+                    } else {
+                        println!("{}", module_table(&rows));
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
+                ModuleAction::Enable { name } => (name, "enable"),
+                ModuleAction::Disable { name } => (name, "disable"),
+                ModuleAction::Reload { name } => (name, "reload"),
+            };
+            println!("{name}: {}", client.module_op(&name, op).await?);
             Ok(ExitCode::SUCCESS)
         }
         Action::Command { module, words } => {

@@ -18,7 +18,14 @@ const CALL_BUCKETS: &[f64] = &[
 ];
 
 /// Every state a module can be in, for the one-hot state gauge.
-const STATES: [&str; 5] = ["starting", "running", "restarting", "failed", "stopped"];
+const STATES: [&str; 6] = [
+    "starting",
+    "running",
+    "restarting",
+    "failed",
+    "stopped",
+    "disabled",
+];
 
 /// The host's metric families.
 pub struct Metrics {
@@ -197,6 +204,13 @@ impl Metrics {
                 ModuleRow::Loaded(status) => self.fill(status),
                 ModuleRow::Failed { path, .. } => {
                     self.load_failed.with_label_values(&[path]).set(1)
+                }
+                ModuleRow::Disabled { name, .. } => {
+                    for state in STATES {
+                        self.state
+                            .with_label_values(&[name, state])
+                            .set(i64::from(state == "disabled"));
+                    }
                 }
             }
         }

@@ -50,6 +50,7 @@ pub struct Host {
     /// Where the API listens.
     pub addr: SocketAddr,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    _watcher: notify::RecommendedWatcher,
 }
 
 /// Builds the host and loads the modules; the API is listening when this returns.
@@ -88,6 +89,7 @@ pub async fn start(opts: ServeOptions) -> Result<Host> {
     let runtime = Runtime::new(services.clone(), config, &opts.state_dir.join("compiled"))?;
     tokio::spawn(fan_out(services.clone()));
     runtime.load_dir(&opts.modules).await?;
+    let watcher = crate::watch::watch(runtime.clone(), &opts.modules)?;
 
     let listener = tokio::net::TcpListener::bind(opts.http)
         .await
@@ -96,26 +98,26 @@ pub async fn start(opts: ServeOptions) -> Result<Host> {
     let app = crate::http::router(runtime.clone());
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     tracing::info!("wasm-mgr API on http://{addr}");
-    for module in runtime.services.registry.all() {
-        if let Some(listen) = module.listen {
-            match tokio::net::TcpListener::bind(listen).await {
-                Ok(l) => {
-                    let app = crate::http::module_router(runtime.clone(), module.name.clone());
-                    tokio::spawn(async move { axum::serve(l, app).await });
-                    tracing::info!(module = %module.name, "module listener on http://{listen}");
-                }
-                Err(e) => tracing::error!(
-                    module = %module.name,
-                    "cannot listen on {listen}: {e}; the module stays reachable under /modules/{}/",
-                    module.name
-                ),
+    // Bound whether or not the module runs now: it may be enabled or dropped into
+    // the folder later, and a reload keeps its listener.
+    for (name, listen) in runtime.listeners() {
+        match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => {
+                let app = crate::http::module_router(runtime.clone(), name.clone());
+                tokio::spawn(async move { axum::serve(l, app).await });
+                tracing::info!(module = %name, "module listener on http://{listen}");
             }
+            Err(e) => tracing::error!(
+                module = %name,
+                "cannot listen on {listen}: {e}; the module stays reachable under /modules/{name}/"
+            ),
         }
     }
     Ok(Host {
         runtime,
         addr,
         server,
+        _watcher: watcher,
     })
 }
 

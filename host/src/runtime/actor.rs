@@ -131,6 +131,8 @@ pub struct Inbox<'a> {
     pub stop: watch::Receiver<bool>,
     /// How long `shutdown` and the end of `serve` may take.
     pub grace: Duration,
+    /// Counts instances whose `serve` has started (the first poll left it waiting).
+    pub started: &'a watch::Sender<u64>,
     /// Counters.
     pub stats: &'a CallStats,
     /// Sends the count of completed notifies after each one.
@@ -154,6 +156,7 @@ pub async fn run(mut store: Store<ModuleCtx>, module: Module, inbox: Inbox<'_>) 
         mailbox,
         stop,
         grace,
+        started,
         stats,
         notified,
         name,
@@ -169,8 +172,11 @@ pub async fn run(mut store: Store<ModuleCtx>, module: Module, inbox: Inbox<'_>) 
         let mut serve_done = false;
         let mut tasks: FuturesUnordered<GuestTask<'_>> = FuturesUnordered::new();
         let mut stopping = false;
+        // Calls already queued when the stop came are still answered, by this
+        // instance: a reload's old version finishes what reached it.
+        let mut calls_done = false;
         loop {
-            if stopping && serve_done && tasks.is_empty() {
+            if stopping && calls_done && serve_done && tasks.is_empty() {
                 return Ok(());
             }
             tokio::select! {
@@ -179,9 +185,12 @@ pub async fn run(mut store: Store<ModuleCtx>, module: Module, inbox: Inbox<'_>) 
                     result?;
                 }
                 Some(result) = tasks.next(), if !tasks.is_empty() => result?,
-                call = calls.recv(), if !stopping => match call {
+                call = calls.recv(), if !calls_done => match call {
                     Some(call) => tasks.push(dispatch(module, acc, call, stats, timing)),
-                    None => stopping = true,
+                    None => {
+                        calls_done = true;
+                        stopping = true;
+                    }
                 },
                 _ = mailbox.ready.notified(), if !stopping => {
                     for change in mailbox.take_all() {
@@ -198,6 +207,7 @@ pub async fn run(mut store: Store<ModuleCtx>, module: Module, inbox: Inbox<'_>) 
                 }
                 _ = stop_inside.wait_for(|s| *s), if !stopping => {
                     stopping = true;
+                    calls.close();
                     shutdown.request();
                     tasks.push(Box::pin(async move {
                         module.func_shutdown().call_concurrent(acc, ()).await?;
@@ -217,6 +227,7 @@ pub async fn run(mut store: Store<ModuleCtx>, module: Module, inbox: Inbox<'_>) 
     let instance = CpuTimed {
         inner: instance,
         usage,
+        started: Some(started),
     };
     tokio::select! {
         outcome = instance => match outcome {
@@ -279,6 +290,8 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         usage: &'a ModuleUsage,
+        // Told once, when the first poll leaves `serve` waiting (it started).
+        started: Option<&'a watch::Sender<u64>>,
     }
 }
 
@@ -291,6 +304,11 @@ impl<F: Future> Future for CpuTimed<'_, F> {
         let out = this.inner.poll(cx);
         let spent = thread_cpu_nanos().saturating_sub(before);
         this.usage.cpu_nanos.fetch_add(spent, Ordering::Relaxed);
+        if out.is_pending()
+            && let Some(started) = this.started.take()
+        {
+            started.send_modify(|n| *n += 1);
+        }
         out
     }
 }

@@ -11,7 +11,7 @@ mod imports;
 pub mod module;
 pub mod published;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -214,6 +214,15 @@ impl Registry {
         }
     }
 
+    /// Takes `handle` out, if it is still the module registered under its name.
+    fn remove(&self, handle: &Arc<ModuleHandle>) {
+        if let Ok(mut m) = self.modules.write()
+            && m.get(&handle.name).is_some_and(|h| Arc::ptr_eq(h, handle))
+        {
+            m.remove(&handle.name);
+        }
+    }
+
     fn record_failure(&self, failure: LoadFailure) {
         if let Ok(mut f) = self.failures.write() {
             f.insert(failure.path.clone(), failure);
@@ -233,6 +242,15 @@ impl Registry {
 pub enum ModuleRow {
     /// A loaded module.
     Loaded(ModuleStatus),
+    /// A module the operator disabled.
+    Disabled {
+        /// Module name.
+        name: String,
+        /// Always `disabled`.
+        state: State,
+        /// Its file, if the modules folder has it.
+        path: Option<String>,
+    },
     /// A file that failed to load.
     Failed {
         /// The file's stem, standing in for the module name.
@@ -257,12 +275,79 @@ pub struct LoadTimings {
     pub instantiate: Duration,
 }
 
+/// A component read, compiled, instantiated and described, not started yet.
+struct Candidate {
+    path: PathBuf,
+    hash: String,
+    info: bindings::ceph::mgr::types::ModuleInfo,
+    signatures: Vec<Signature>,
+    blueprint: Blueprint,
+    first: (Store<ModuleCtx>, Module),
+    timings: LoadTimings,
+}
+
+/// What [`Runtime::install`] did with a file.
+pub enum Installed {
+    /// The module was not running; it started.
+    Started(Arc<ModuleHandle>, LoadTimings),
+    /// A new version replaced the running one.
+    Replaced(Arc<ModuleHandle>, LoadTimings),
+    /// The running version has the file's content already.
+    Unchanged(Arc<ModuleHandle>),
+    /// The module is disabled: described and listed, not started.
+    Disabled(String),
+}
+
+/// Why enabling, disabling or reloading a module did not happen.
+#[derive(Debug)]
+pub enum ModuleOpError {
+    /// No such module in the modules folder.
+    NotFound(String),
+    /// The module is not in a state for this.
+    Conflict(String),
+    /// Loading the file, or keeping the choice, failed.
+    Failed(anyhow::Error),
+}
+
+impl std::fmt::Display for ModuleOpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModuleOpError::NotFound(m) | ModuleOpError::Conflict(m) => f.write_str(m),
+            ModuleOpError::Failed(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+/// Store key (under the host's own name) of the disabled modules.
+const DISABLED_KEY: &str = "disabled_modules";
+
+/// SHA-256 of a file's content, hex.
+fn content_hash(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Whether `path` names a module file: `*.wasm`, not hidden (editors' and copy
+/// tools' temporary files start with a dot).
+pub fn is_module_file(path: &Path) -> bool {
+    path.extension().is_some_and(|x| x == "wasm")
+        && path
+            .file_name()
+            .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+}
+
 /// The module runtime of one host.
 pub struct Runtime {
     engine: wasmtime::Engine,
     linker: Linker<ModuleCtx>,
     cache: CompileCache,
     config: Config,
+    /// Module files found in the modules folder, by module name.
+    known: std::sync::Mutex<BTreeMap<String, PathBuf>>,
+    /// Modules the operator disabled (kept in the store).
+    disabled: std::sync::Mutex<BTreeSet<String>>,
+    /// Loads and reloads happen one at a time.
+    installing: tokio::sync::Mutex<()>,
     /// Shared host services.
     pub services: Arc<Services>,
 }
@@ -276,28 +361,37 @@ impl Runtime {
             .map_err(|e| anyhow!("linking WASI: {e:#}"))?;
         Module::add_to_linker::<_, HasSelf<ModuleCtx>>(&mut linker, |ctx| ctx)
             .map_err(|e| anyhow!("linking ceph:mgr: {e:#}"))?;
+        let disabled = match services.store.get(HOST_HEALTH_KEY, DISABLED_KEY)? {
+            Some(text) => serde_json::from_str(&text)
+                .with_context(|| format!("reading the disabled modules: {text}"))?,
+            None => BTreeSet::new(),
+        };
         Ok(Arc::new(Runtime {
             engine,
             linker,
             cache: CompileCache::new(cache_dir)?,
             config,
+            known: std::sync::Mutex::default(),
+            disabled: std::sync::Mutex::new(disabled),
+            installing: tokio::sync::Mutex::new(()),
             services,
         }))
     }
 
-    /// Loads every `.wasm` file in `dir`. Files that fail are reported (log,
-    /// `module ls`, health) and skipped; the others run.
+    /// Loads every `.wasm` file in `dir` (modules the operator disabled are described
+    /// and listed, not started). Files that fail are reported (log, `module ls`,
+    /// health) and skipped; the others run.
     pub async fn load_dir(self: &Arc<Self>, dir: &Path) -> Result<Vec<Arc<ModuleHandle>>> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("reading modules folder {}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "wasm") && p.is_file())
+            .filter(|p| is_module_file(p) && p.is_file())
             .collect();
         files.sort();
         let mut loaded = Vec::new();
         for path in files {
-            match self.load_file(&path, None).await {
-                Ok((handle, t)) => {
+            match self.install(&path, false).await {
+                Ok(Installed::Started(handle, t) | Installed::Replaced(handle, t)) => {
                     tracing::info!(
                         module = %handle.name,
                         "loaded {} (compile {:?}{}, instantiate {:?})",
@@ -308,59 +402,273 @@ impl Runtime {
                     );
                     loaded.push(handle);
                 }
+                Ok(Installed::Unchanged(handle)) => loaded.push(handle),
+                Ok(Installed::Disabled(name)) => {
+                    tracing::info!(module = %name, "{} is disabled; not started", path.display());
+                }
                 Err(e) => tracing::error!("skipping {}: {e:#}", path.display()),
             }
         }
-        self.services.cluster.set_mgr_modules(
-            self.services
-                .registry
-                .all()
-                .iter()
-                .map(|m| m.name.clone())
-                .collect(),
-        );
-        self.services.report_module_health();
         release_compile_memory();
         Ok(loaded)
     }
 
-    /// Loads one component file and starts it. `name` overrides the module's own
-    /// name (to run several copies of one component). A failure is recorded
-    /// against the file and returned.
+    /// Loads one component file and starts it under `name` (its own name when
+    /// `None`), beside the running modules (to run several copies of one component).
+    /// A failure is recorded against the file and returned.
     pub async fn load_file(
         self: &Arc<Self>,
         path: &Path,
         name: Option<&str>,
     ) -> Result<(Arc<ModuleHandle>, LoadTimings)> {
-        match self.try_load(path, name).await {
-            Ok(ok) => {
-                self.services.registry.clear_failure(path);
-                Ok(ok)
+        let result = async {
+            let candidate = self.candidate(path, name).await?;
+            if let Some(existing) = self.running(&candidate.info.name) {
+                bail!(
+                    "a module named `{}` is already loaded from {}",
+                    existing.name,
+                    existing.path.display()
+                );
             }
-            Err(e) => {
+            let timings = candidate.timings;
+            let handle = self.start(candidate);
+            self.services.registry.insert(handle.clone());
+            Ok((handle, timings))
+        }
+        .await;
+        self.record_outcome(path, result.as_ref().err(), false);
+        result
+    }
+
+    /// Brings the module in `path` up to date: starts it if it is not running,
+    /// replaces the running version blue/green if the file changed (or `force`),
+    /// or only describes it if the operator disabled it. A new version that fails
+    /// (not a component, wrong contract, trap in `describe` or at the start of
+    /// `serve`) leaves the running version in place; the failure is recorded
+    /// against the file (`module ls`, `MGR_MODULE_ERROR`) and returned.
+    ///
+    /// Replacing: the new version is compiled (or taken from the cache),
+    /// instantiated, described and started; it serves the old version's published
+    /// pages until it publishes its own. Once its `serve` has started, notifies,
+    /// commands and HTTP go to it; the old version answers what it had already
+    /// received, gets `shutdown`, and is dropped after its grace period.
+    pub async fn install(self: &Arc<Self>, path: &Path, force: bool) -> Result<Installed> {
+        let _one_at_a_time = self.installing.lock().await;
+        if !force
+            && let Some(current) = self
+                .services
+                .registry
+                .all()
+                .into_iter()
+                .find(|h| h.path == path && h.state() != State::Stopped)
+            && let Ok(bytes) = std::fs::read(path)
+            && content_hash(&bytes) == current.hash
+        {
+            // The running version's file is back (after a broken one, say).
+            self.record_outcome(path, None, false);
+            return Ok(Installed::Unchanged(current));
+        }
+        let replacing = self
+            .services
+            .registry
+            .all()
+            .iter()
+            .any(|h| h.path == path && h.state() != State::Stopped);
+        let result = self.install_new(path).await;
+        self.record_outcome(path, result.as_ref().err(), replacing);
+        result
+    }
+
+    async fn install_new(self: &Arc<Self>, path: &Path) -> Result<Installed> {
+        let candidate = self.candidate(path, None).await?;
+        let name = candidate.info.name.clone();
+        self.lock_known().insert(name.clone(), path.to_path_buf());
+        if self.is_disabled(&name) {
+            return Ok(Installed::Disabled(name));
+        }
+        let timings = candidate.timings;
+        let Some(old) = self.running(&name) else {
+            let handle = self.start(candidate);
+            self.services.registry.insert(handle.clone());
+            return Ok(Installed::Started(handle, timings));
+        };
+        if old.path != path {
+            bail!(
+                "a module named `{name}` is already loaded from {}",
+                old.path.display()
+            );
+        }
+        let new = self.start(candidate);
+        new.adopt_pages(&old);
+        if !new.wait_started(LOAD_TIMEOUT).await {
+            let why = new
+                .last_error()
+                .unwrap_or_else(|| format!("its serve did not start within {LOAD_TIMEOUT:?}"));
+            tokio::spawn(async move { new.stop().await });
+            bail!("the new version failed as it started: {why}");
+        }
+        self.services.registry.insert(new.clone());
+        tracing::info!(module = %name, "switched to the new version; stopping the old one");
+        tokio::spawn(async move { old.stop().await });
+        Ok(Installed::Replaced(new, timings))
+    }
+
+    /// Records how loading `path` went: clears or records its failure, then
+    /// refreshes the module list and health.
+    fn record_outcome(&self, path: &Path, error: Option<&anyhow::Error>, replacing: bool) {
+        match error {
+            None => self.services.registry.clear_failure(path),
+            Some(e) => {
                 let file = path
                     .file_name()
                     .map(|f| f.to_string_lossy().into_owned())
                     .unwrap_or_default();
+                let kept = if replacing {
+                    "; the running version stays"
+                } else {
+                    ""
+                };
                 self.services.registry.record_failure(LoadFailure {
                     file,
                     path: path.display().to_string(),
-                    error: format!("{e:#}"),
+                    error: format!("{e:#}{kept}"),
                 });
-                Err(e)
             }
         }
+        self.refresh();
     }
 
-    async fn try_load(
-        self: &Arc<Self>,
-        path: &Path,
-        name: Option<&str>,
-    ) -> Result<(Arc<ModuleHandle>, LoadTimings)> {
+    /// Publishes the module list in the manager map and the modules' health.
+    fn refresh(&self) {
+        let names = self
+            .services
+            .registry
+            .all()
+            .iter()
+            .map(|m| m.name.clone())
+            .collect();
+        self.services.cluster.set_mgr_modules(names);
+        self.services.report_module_health();
+    }
+
+    /// The module named `name`, unless it is stopped.
+    fn running(&self, name: &str) -> Option<Arc<ModuleHandle>> {
+        self.services
+            .registry
+            .get(name)
+            .filter(|h| h.state() != State::Stopped)
+    }
+
+    /// Stops the module loaded from `path` (its file was removed) and forgets the file.
+    pub async fn remove_file(&self, path: &Path) {
+        self.services.registry.clear_failure(path);
+        self.lock_known().retain(|_, p| p != path);
+        let gone = self
+            .services
+            .registry
+            .all()
+            .into_iter()
+            .find(|h| h.path == path);
+        if let Some(handle) = gone {
+            self.services.registry.remove(&handle);
+            self.refresh();
+            handle.stop().await;
+        }
+        self.refresh();
+    }
+
+    /// Re-reads module `name`'s file and replaces the running version blue/green,
+    /// even if the file did not change.
+    pub async fn reload(self: &Arc<Self>, name: &str) -> Result<Installed, ModuleOpError> {
+        if self.is_disabled(name) {
+            return Err(ModuleOpError::Conflict(format!(
+                "module `{name}` is disabled; enable it first"
+            )));
+        }
+        let path = self.path_of(name)?;
+        self.install(&path, true)
+            .await
+            .map_err(ModuleOpError::Failed)
+    }
+
+    /// Stops module `name` and keeps it stopped, across host restarts too, until it
+    /// is enabled again.
+    pub async fn disable(&self, name: &str) -> Result<(), ModuleOpError> {
+        self.path_of(name)?;
+        self.set_disabled(name, true)
+            .map_err(ModuleOpError::Failed)?;
+        if let Some(handle) = self.services.registry.get(name) {
+            self.services.registry.remove(&handle);
+            self.refresh();
+            handle.stop().await;
+        }
+        self.refresh();
+        Ok(())
+    }
+
+    /// Starts module `name` again after `disable`; the choice is kept across
+    /// host restarts.
+    pub async fn enable(self: &Arc<Self>, name: &str) -> Result<Installed, ModuleOpError> {
+        let path = self.path_of(name)?;
+        self.set_disabled(name, false)
+            .map_err(ModuleOpError::Failed)?;
+        if let Some(handle) = self.running(name) {
+            return Ok(Installed::Unchanged(handle));
+        }
+        self.install(&path, true)
+            .await
+            .map_err(ModuleOpError::Failed)
+    }
+
+    /// The file module `name` comes from.
+    fn path_of(&self, name: &str) -> Result<PathBuf, ModuleOpError> {
+        if let Some(handle) = self.services.registry.get(name) {
+            return Ok(handle.path.clone());
+        }
+        self.lock_known().get(name).cloned().ok_or_else(|| {
+            ModuleOpError::NotFound(format!("no module `{name}` in the modules folder"))
+        })
+    }
+
+    fn lock_known(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, PathBuf>> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_disabled(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.disabled.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the operator disabled module `name`.
+    pub fn is_disabled(&self, name: &str) -> bool {
+        self.lock_disabled().contains(name)
+    }
+
+    fn set_disabled(&self, name: &str, disabled: bool) -> Result<()> {
+        let mut set = self.lock_disabled();
+        let changed = if disabled {
+            set.insert(name.to_string())
+        } else {
+            set.remove(name)
+        };
+        if changed {
+            let list: Vec<&String> = set.iter().collect();
+            self.services.store.set(
+                HOST_HEALTH_KEY,
+                DISABLED_KEY,
+                Some(&serde_json::to_string(&list)?),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Reads, compiles, instantiates and describes a component, and checks its
+    /// description and the operator's settings for it; nothing is started yet.
+    async fn candidate(self: &Arc<Self>, path: &Path, name: Option<&str>) -> Result<Candidate> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         if !is_component(&bytes) {
             bail!("not a WebAssembly component (a core module or another file)");
         }
+        let hash = content_hash(&bytes);
         let t0 = Instant::now();
         let (pre, outcome) = self.prepare(&bytes)?;
         let compile = t0.elapsed();
@@ -396,15 +704,6 @@ impl Runtime {
             info.name = n.to_string();
         }
         validate_name(&info.name)?;
-        if let Some(existing) = self.services.registry.get(&info.name)
-            && existing.state() != State::Stopped
-        {
-            bail!(
-                "a module named `{}` is already loaded from {}",
-                info.name,
-                existing.path.display()
-            );
-        }
         let signatures = info
             .commands
             .iter()
@@ -412,48 +711,59 @@ impl Runtime {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| anyhow!("bad command signature: {e}"))?;
         let settings = self.module_config(&info.name);
-        let options = Arc::new(
-            ResolvedOptions::resolve(&info.options, &settings.options)
-                .map_err(|e| anyhow!("module `{}`: bad configuration: {e}", info.name))?,
-        );
+        let bad = |e: String| anyhow!("module `{}`: bad configuration: {e}", info.name);
+        let options =
+            Arc::new(ResolvedOptions::resolve(&info.options, &settings.options).map_err(bad)?);
         let memory_limit = settings
             .memory_limit()
-            .map_err(|e| anyhow!("module `{}`: bad configuration: {e}", info.name))?
+            .map_err(bad)?
             .unwrap_or(DEFAULT_MEMORY_LIMIT);
         let http_timeout = settings
             .http_timeout()
-            .map_err(|e| anyhow!("module `{}`: bad configuration: {e}", info.name))?
+            .map_err(bad)?
             .unwrap_or(DEFAULT_HTTP_TIMEOUT);
+        let grace = settings
+            .shutdown_grace()
+            .map_err(bad)?
+            .unwrap_or(module::DEFAULT_GRACE);
         // The describing instance becomes the first running instance: give it its
         // real name and options.
         store.data_mut().set_name(&info.name);
         store.data_mut().options = options.clone();
         store.data_mut().limits.set_limit(memory_limit);
-
-        let handle = ModuleHandle::start(
-            self.clone(),
-            path.to_path_buf(),
+        Ok(Candidate {
+            path: path.to_path_buf(),
+            hash,
             info,
             signatures,
-            Blueprint {
+            blueprint: Blueprint {
                 pre,
                 options,
                 memory_limit,
                 http_timeout,
-                listen: settings.listen,
                 shared,
+                grace,
             },
-            (store, module),
-        );
-        self.services.registry.insert(handle.clone());
-        Ok((
-            handle,
-            LoadTimings {
+            first: (store, module),
+            timings: LoadTimings {
                 compile,
                 cached: outcome == CacheOutcome::Hit,
                 instantiate,
             },
-        ))
+        })
+    }
+
+    /// Starts a described candidate's supervisor (not yet in the registry).
+    fn start(self: &Arc<Self>, c: Candidate) -> Arc<ModuleHandle> {
+        ModuleHandle::start(
+            self.clone(),
+            c.path,
+            c.hash,
+            c.info,
+            c.signatures,
+            c.blueprint,
+            c.first,
+        )
     }
 
     /// Compiles (or loads from the cache) and links a component against the
@@ -493,6 +803,15 @@ impl Runtime {
         Ok((store, module))
     }
 
+    /// The modules the operator gave a listener of their own, with its address.
+    pub fn listeners(&self) -> Vec<(String, std::net::SocketAddr)> {
+        self.config
+            .modules
+            .iter()
+            .filter_map(|(name, m)| m.listen.map(|l| (name.clone(), l)))
+            .collect()
+    }
+
     /// The operator's settings for module `name` (defaults when absent).
     pub fn module_config(&self, name: &str) -> ModuleConfig {
         self.config.modules.get(name).cloned().unwrap_or_default()
@@ -507,6 +826,12 @@ impl Runtime {
             .iter()
             .map(|m| ModuleRow::Loaded(m.status()))
             .collect();
+        let known = self.lock_known().clone();
+        rows.extend(self.lock_disabled().iter().map(|name| ModuleRow::Disabled {
+            name: name.clone(),
+            state: State::Disabled,
+            path: known.get(name).map(|p| p.display().to_string()),
+        }));
         rows.extend(self.services.registry.load_failures().into_iter().map(|f| {
             ModuleRow::Failed {
                 name: Path::new(&f.file)

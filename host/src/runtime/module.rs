@@ -30,7 +30,8 @@ pub const MAX_RESTARTS: u32 = 5;
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// A module that ran this long since its last restart is healthy again.
 pub const HEALTHY_AFTER: Duration = Duration::from_secs(60);
-/// Default time `shutdown` and the end of `serve` may take.
+/// Default time `shutdown` and the end of `serve` may take (a module's
+/// `shutdown_grace` setting).
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
 /// Life-cycle state of a module.
@@ -47,6 +48,8 @@ pub enum State {
     Failed,
     /// Stopped on request.
     Stopped,
+    /// Disabled by an operator: found in the modules folder, not started.
+    Disabled,
 }
 
 /// What `module ls` and `GET /api/modules` show of one module.
@@ -64,6 +67,8 @@ pub struct ModuleStatus {
     pub last_error: Option<String>,
     /// The component file.
     pub path: String,
+    /// SHA-256 of the file's content when this version was loaded (hex).
+    pub hash: String,
     /// Notifications waiting.
     pub notify_queue: usize,
     /// Notifications merged into newer ones.
@@ -119,6 +124,8 @@ pub struct ModuleHandle {
     pub name: String,
     /// The component file it came from.
     pub path: PathBuf,
+    /// SHA-256 of that file's content when it was loaded (hex).
+    pub hash: String,
     /// What `describe` returned.
     pub info: ModuleInfo,
     /// Its commands, parsed.
@@ -131,11 +138,11 @@ pub struct ModuleHandle {
     notified: watch::Sender<u64>,
     life: Mutex<Life>,
     stopped: watch::Sender<bool>,
+    /// Counts instances that got past the start of `serve` (their first poll).
+    started: watch::Sender<u64>,
     shared: Arc<Shared>,
     /// How long an HTTP request may take before the client gets 503.
     pub http_timeout: Duration,
-    /// The module's own HTTP listener, if configured.
-    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// What the supervisor needs to start new instances of a module, and the
@@ -149,10 +156,10 @@ pub struct Blueprint {
     pub memory_limit: usize,
     /// How long an HTTP request may take.
     pub http_timeout: Duration,
-    /// The module's own HTTP listener, if configured.
-    pub listen: Option<std::net::SocketAddr>,
     /// Usage counters and published pages.
     pub shared: Arc<Shared>,
+    /// How long `shutdown` may take before the instance is dropped.
+    pub grace: Duration,
 }
 
 impl ModuleHandle {
@@ -161,6 +168,7 @@ impl ModuleHandle {
     pub fn start(
         runtime: Arc<Runtime>,
         path: PathBuf,
+        hash: String,
         info: ModuleInfo,
         signatures: Vec<Signature>,
         blueprint: Blueprint,
@@ -171,6 +179,7 @@ impl ModuleHandle {
         let handle = Arc::new(ModuleHandle {
             name: info.name.clone(),
             path,
+            hash,
             info,
             signatures,
             wants,
@@ -186,9 +195,9 @@ impl ModuleHandle {
                 last_error: None,
             }),
             stopped: watch::channel(false).0,
+            started: watch::channel(0).0,
             shared: blueprint.shared.clone(),
             http_timeout: blueprint.http_timeout,
-            listen: blueprint.listen,
         });
         tokio::spawn(supervise(runtime, handle.clone(), blueprint, first, rx));
         handle
@@ -268,6 +277,38 @@ impl ModuleHandle {
         let _ = stopped.wait_for(|s| *s).await;
     }
 
+    /// Waits until the instance has started `serve` (true) or failed first (false),
+    /// for up to `timeout`.
+    pub async fn wait_started(&self, timeout: Duration) -> bool {
+        let mut started = self.started.subscribe();
+        let run = async {
+            loop {
+                if *started.borrow_and_update() > 0 {
+                    return true;
+                }
+                if matches!(
+                    self.state(),
+                    State::Restarting | State::Failed | State::Stopped
+                ) {
+                    return false;
+                }
+                // Wakes on the start, or at the latest 10 ms later for a failure.
+                let _ = tokio::time::timeout(Duration::from_millis(10), started.changed()).await;
+            }
+        };
+        tokio::time::timeout(timeout, run).await.unwrap_or(false)
+    }
+
+    /// Serve `from`'s published pages until this module publishes its own.
+    pub fn adopt_pages(&self, from: &ModuleHandle) {
+        self.shared.published.adopt(&from.shared.published);
+    }
+
+    /// Why the module last failed, if it did.
+    pub fn last_error(&self) -> Option<String> {
+        self.life().last_error.clone()
+    }
+
     /// The page the module published at `path`, while it runs.
     pub fn published(&self, path: &str) -> Option<Arc<Page>> {
         self.shared.published.get(path)
@@ -293,6 +334,7 @@ impl ModuleHandle {
             restarts: life.restarts,
             last_error: life.last_error.clone(),
             path: self.path.display().to_string(),
+            hash: self.hash.clone(),
             notify_queue: self.mailbox.depth(),
             notify_coalesced: self.mailbox.coalesced(),
             notify_dropped: self.mailbox.dropped(),
@@ -376,7 +418,8 @@ async fn supervise(
                 calls: &mut calls,
                 mailbox: &handle.mailbox,
                 stop: handle.stop.subscribe(),
-                grace: DEFAULT_GRACE,
+                grace: blueprint.grace,
+                started: &handle.started,
                 stats: &handle.stats,
                 notified: &handle.notified,
                 name: &handle.name,

@@ -95,6 +95,19 @@ impl PublishedPages {
         self.pages.read().ok()?.get(path).cloned()
     }
 
+    /// Takes over `other`'s pages at paths this one has not published yet: a reloaded
+    /// module's new version serves its predecessor's pages until it publishes its own.
+    pub fn adopt(&self, other: &PublishedPages) {
+        let Ok(theirs) = other.pages.read() else {
+            return;
+        };
+        if let Ok(mut mine) = self.pages.write() {
+            for (path, page) in theirs.iter() {
+                mine.entry(path.clone()).or_insert_with(|| Arc::clone(page));
+            }
+        }
+    }
+
     /// Drops every page (the instance that published them ended).
     pub fn clear(&self) {
         if let Ok(mut pages) = self.pages.write() {

@@ -214,6 +214,11 @@ impl Module for Probe {
                     .default(false)
                     .description("A flag"),
             )
+            .option(
+                ModuleOption::bool("hang-shutdown")
+                    .default(false)
+                    .description("Never return from shutdown (to test the grace period)"),
+            )
             .command(
                 "probe notifies",
                 "Notifications received, oldest first",
@@ -287,6 +292,15 @@ impl Module for Probe {
                 break;
             }
             self.iterations.set(self.iterations.get() + 1);
+        }
+    }
+
+    fn shutdown(&self) {
+        if options::get_bool("hang-shutdown").unwrap_or(false) {
+            mgr_warn!("hang-shutdown: not returning from shutdown");
+            loop {
+                std::hint::spin_loop();
+            }
         }
     }
 
