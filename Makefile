@@ -78,6 +78,7 @@ integration-test:
 bench: build build-test-modules
 	$(CARGO) bench -p wasm-mgr --bench core
 	$(CARGO) bench -p wasm-mgr --bench prometheus
+	$(CARGO) bench -p wasm-mgr --bench reload
 
 ## wasm-mgr beside the real ceph-mgr on a real test cluster: RSS, idle CPU, scrape
 ## latency. Needs Ceph (make ceph-tools); takes about two minutes.

@@ -240,9 +240,57 @@ async fn bench() -> Result<()> {
             samples[samples.len() - 1]
         );
     }
+    // What an operator's `ceph mgr module enable|disable` costs ceph-mgr's endpoint:
+    // the daemon respawns, and its prometheus module answers again only after.
+    for action in ["disable", "enable"] {
+        let outage = ceph_mgr_outage(&cluster, &client, &theirs, action).await?;
+        println!(
+            "ceph-mgr  `ceph mgr module {action} iostat`: prometheus endpoint down for {outage:.2?}"
+        );
+    }
     drop(host);
     let _ = std::fs::remove_dir_all(&state);
     Ok(())
+}
+
+/// Scrapes `url` every 10 ms while `ceph mgr module <action> iostat` runs; returns
+/// how long the endpoint did not answer (from the first failed scrape to the next
+/// good one).
+async fn ceph_mgr_outage(
+    cluster: &Cluster,
+    client: &reqwest::Client,
+    url: &str,
+    action: &str,
+) -> Result<Duration> {
+    let status = Command::new("ceph")
+        .arg("-c")
+        .arg(cluster.dir.join("ceph.conf"))
+        .args(["mgr", "module", action, "iostat"])
+        .status()?;
+    if !status.success() {
+        bail!("ceph mgr module {action} iostat failed");
+    }
+    let issued = Instant::now();
+    let mut down_since: Option<Instant> = None;
+    loop {
+        let ok = match client.get(url).timeout(Duration::from_secs(2)).send().await {
+            Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+            Err(_) => false,
+        };
+        match (ok, down_since) {
+            (false, None) => down_since = Some(Instant::now()),
+            (true, Some(since)) => return Ok(since.elapsed()),
+            // Still answering: the respawn has not begun yet (give it 10 s).
+            (true, None) if issued.elapsed() > Duration::from_secs(10) => {
+                return Ok(Duration::ZERO);
+            }
+            _ => {}
+        }
+        if issued.elapsed() > Duration::from_secs(120) {
+            bail!("ceph-mgr's endpoint did not come back within 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 fn main() -> Result<()> {

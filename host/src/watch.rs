@@ -78,17 +78,8 @@ async fn apply(runtime: &Arc<Runtime>, path: &Path) {
         return;
     }
     match runtime.install(path, false).await {
-        Ok(Installed::Started(m, _)) => {
-            tracing::info!(module = %m.name, "new module {} started", path.display())
-        }
-        Ok(Installed::Replaced(m, t)) => tracing::info!(
-            module = %m.name,
-            "reloaded from {} (compile {:?}{})",
-            path.display(),
-            t.compile,
-            if t.cached { ", cached" } else { "" }
-        ),
-        Ok(Installed::Unchanged(_)) => {}
+        // Loads and reloads are logged by the runtime.
+        Ok(Installed::Started(..) | Installed::Replaced(..) | Installed::Unchanged(_)) => {}
         Ok(Installed::Disabled(name)) => {
             tracing::info!(module = %name, "{} changed; the module is disabled", path.display())
         }

@@ -190,6 +190,14 @@ async fn disabled_stays_disabled_across_restarts() -> Result<()> {
     ensure!(row["state"] == "disabled", "after a restart: {row}");
     let (code, answer) = host.module_op("probe", "enable").await?;
     ensure!(code == 200 && answer["result"] == "started", "{answer}");
+    // Enabling after a restart takes the compiled component from the cache.
+    ensure!(
+        host.log()
+            .lines()
+            .any(|l| l.contains("loaded") && l.contains("probe.wasm") && l.contains("cached")),
+        "{}",
+        host.log()
+    );
     let got = host
         .command_json("probe", "probe store get survived")
         .await?;

@@ -391,15 +391,7 @@ impl Runtime {
         let mut loaded = Vec::new();
         for path in files {
             match self.install(&path, false).await {
-                Ok(Installed::Started(handle, t) | Installed::Replaced(handle, t)) => {
-                    tracing::info!(
-                        module = %handle.name,
-                        "loaded {} (compile {:?}{}, instantiate {:?})",
-                        path.display(),
-                        t.compile,
-                        if t.cached { ", cached" } else { "" },
-                        t.instantiate
-                    );
+                Ok(Installed::Started(handle, _) | Installed::Replaced(handle, _)) => {
                     loaded.push(handle);
                 }
                 Ok(Installed::Unchanged(handle)) => loaded.push(handle),
@@ -476,6 +468,17 @@ impl Runtime {
             .any(|h| h.path == path && h.state() != State::Stopped);
         let result = self.install_new(path).await;
         self.record_outcome(path, result.as_ref().err(), replacing);
+        if let Ok(Installed::Started(handle, t) | Installed::Replaced(handle, t)) = &result {
+            tracing::info!(
+                module = %handle.name,
+                "{} {} (compile {:?}{}, instantiate {:?})",
+                if replacing { "reloaded" } else { "loaded" },
+                path.display(),
+                t.compile,
+                if t.cached { ", cached" } else { "" },
+                t.instantiate
+            );
+        }
         result
     }
 
