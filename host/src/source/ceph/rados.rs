@@ -258,6 +258,9 @@ impl Rados {
         if let Some(k) = keyring {
             rados.conf_set("keyring", &k.to_string_lossy())?;
         }
+        // No admin socket of our own: it would take the path that `ceph.conf` gives
+        // every client of this name, and the operator's `ceph` CLI would collide.
+        rados.conf_set("admin_socket", "")?;
         let t = timeout_secs.to_string();
         rados.conf_set("client_mount_timeout", &t)?;
         rados.conf_set("rados_mon_op_timeout", &t)?;
