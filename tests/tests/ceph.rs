@@ -120,6 +120,24 @@ async fn real_cluster() -> Result<()> {
         Ok(seen.then_some(()))
     })
     .await?;
+    // The monitor's cluster log reaches modules as clog notifies.
+    host.wait_for(
+        Duration::from_secs(20),
+        "a clog notify about the pool",
+        || async {
+            let list = host.command_json("probe", "probe notifies").await?;
+            let seen = list.as_array().is_some_and(|l| {
+                l.iter().any(|n| {
+                    n["kind"] == "clog"
+                        && n["id"]
+                            .as_str()
+                            .is_some_and(|id| id.contains("wasm_mgr_test"))
+                })
+            });
+            Ok(seen.then_some(()))
+        },
+    )
+    .await?;
     let after = notifies(&host).await?;
     assert!(
         after[before..]
