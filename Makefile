@@ -4,7 +4,7 @@
 CARGO        ?= cargo
 WASM_TARGET  := wasm32-wasip2
 MODULES      := selftest status prometheus
-TEST_MODULES := probe crasher describe-trap describe-hang wasi-command
+TEST_MODULES := probe crasher describe-trap describe-hang wasi-command hostile
 OUT          := target/modules
 TEST_OUT     := target/test-modules
 WASM_DIR     := target/$(WASM_TARGET)/release
@@ -60,6 +60,9 @@ build-test-modules: setup
 	@for m in $(TEST_MODULES); do \
 	  f=$(WASM_DIR)/$$m.wasm; [ -f $$f ] || f=$(WASM_DIR)/$$(echo $$m | tr - _).wasm; \
 	  cp $$f $(TEST_OUT)/$$m.wasm; done
+	@# The repaired build of `hostile`, for the test that fixes a failing module.
+	$(CARGO) build --release --target $(WASM_TARGET) -p hostile --features fixed
+	@cp $(WASM_DIR)/hostile.wasm $(TEST_OUT)/hostile-fixed.wasm
 
 ## The host with the simulated cluster and the shipped modules, API on 127.0.0.1:7000.
 run: build

@@ -112,6 +112,7 @@ async fn fanout_and_instantiate(probe: &Path) -> Result<()> {
         t0.elapsed()
     );
     let mut samples = Vec::with_capacity(INSTANTIATIONS);
+    let sandbox = runtime.default_sandbox();
     for _ in 0..INSTANTIATIONS {
         let t0 = Instant::now();
         let instance = runtime
@@ -119,7 +120,7 @@ async fn fanout_and_instantiate(probe: &Path) -> Result<()> {
                 "bench",
                 &pre,
                 Default::default(),
-                wasm_mgr::runtime::DEFAULT_MEMORY_LIMIT,
+                &sandbox,
                 Default::default(),
             )
             .await?;

@@ -36,6 +36,8 @@ pub struct Config {
 pub struct HostConfig {
     /// The manager's name (`mgr.<id>`); defaults to the machine's host name.
     pub mgr_id: Option<String>,
+    /// Every module's memory limit unless its own section sets one (`"512M"`).
+    pub memory_limit: Option<toml::Value>,
 }
 
 /// Settings of one module.
@@ -56,6 +58,18 @@ pub struct ModuleConfig {
     /// stopped, disabled or replaced by a reload, before its instance is dropped
     /// (`5`, `"5s"`; default 5 s).
     pub shutdown_grace: Option<toml::Value>,
+    /// How long one call into the module (`notify`, a command, an HTTP request)
+    /// may run before its instance is stopped and restarted (`30`, `"30s"`; default
+    /// 30 s).
+    pub call_deadline: Option<toml::Value>,
+    /// How long the module may run WebAssembly without pausing (awaiting the host
+    /// or returning) before its instance is stopped and restarted (`5`, `"5s"`;
+    /// default 5 s). A busy loop anywhere, `serve` included, ends here.
+    pub max_run: Option<toml::Value>,
+    /// Give the module a private, persistent data folder, `/data` inside the
+    /// sandbox (`STATE/data/<module>` on the host). No other file is visible.
+    #[serde(default)]
+    pub data_dir: bool,
     /// Cluster commands that change something which the module may send, by
     /// prefix (`"osd pool"` grants `osd pool create`, `osd pool set`, ...). Commands
     /// that only read need no grant.
@@ -122,29 +136,57 @@ impl ModuleConfig {
         duration("shutdown_grace", self.shutdown_grace.as_ref())
     }
 
+    /// The per-call deadline, if set.
+    pub fn call_deadline(&self) -> Result<Option<std::time::Duration>, String> {
+        duration("call_deadline", self.call_deadline.as_ref())
+    }
+
+    /// The longest uninterrupted run, if set.
+    pub fn max_run(&self) -> Result<Option<std::time::Duration>, String> {
+        duration("max_run", self.max_run.as_ref())
+    }
+
     /// The memory limit in bytes, if set.
     pub fn memory_limit(&self) -> Result<Option<usize>, String> {
-        let Some(v) = &self.memory_limit else {
-            return Ok(None);
-        };
-        let bytes = match v {
-            toml::Value::Integer(i) => *i,
-            toml::Value::String(s) => parse_size(s)?,
-            other => return Err(format!("memory_limit: `{other}` is not a size")),
-        };
-        if bytes < (1 << 20) {
-            return Err(format!("memory_limit: {bytes} bytes is under 1 MiB"));
-        }
-        Ok(Some(bytes as usize))
+        memory_limit(self.memory_limit.as_ref())
     }
 }
 
+impl HostConfig {
+    /// The default memory limit of modules in bytes, if set.
+    pub fn memory_limit(&self) -> Result<Option<usize>, String> {
+        memory_limit(self.memory_limit.as_ref())
+    }
+}
+
+/// A memory size of at least 1 MiB (`536870912`, `"512M"`), if set.
+fn memory_limit(value: Option<&toml::Value>) -> Result<Option<usize>, String> {
+    let Some(v) = value else {
+        return Ok(None);
+    };
+    let bytes = match v {
+        toml::Value::Integer(i) => *i,
+        toml::Value::String(s) => parse_size(s)?,
+        other => return Err(format!("memory_limit: `{other}` is not a size")),
+    };
+    if bytes < (1 << 20) {
+        return Err(format!("memory_limit: {bytes} bytes is under 1 MiB"));
+    }
+    Ok(Some(bytes as usize))
+}
+
 impl Config {
-    /// Reads and parses a configuration file.
+    /// Reads and parses a configuration file, and checks the host's own settings.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))
+        let config: Config =
+            toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        config
+            .host
+            .memory_limit()
+            .map_err(|e| anyhow::anyhow!("config {}: [host] {e}", path.display()))?;
+        Ok(config)
     }
 }
 

@@ -43,6 +43,8 @@ pub fn router(runtime: Arc<Runtime>) -> Router {
         .route("/api/modules/{name}/disable", post(disable_module))
         .route("/api/modules/{name}/reload", post(reload_module))
         .route("/api/ceph", post(ceph_command))
+        .route("/api/crash", get(list_crashes))
+        .route("/api/crash/archive-all", post(archive_crashes))
         .route("/api/cluster/{name}", get(cluster_get))
         .route("/metrics", get(host_metrics))
         .route("/modules/{name}", any(module_http))
@@ -64,6 +66,15 @@ fn call_error(e: CallError) -> Response {
         CallError::NotRunning(_) | CallError::Busy => StatusCode::SERVICE_UNAVAILABLE,
     };
     error(status, e.to_string())
+}
+
+async fn list_crashes(State(api): State<Api>) -> Response {
+    axum::Json(api.runtime.services.recent_crashes()).into_response()
+}
+
+async fn archive_crashes(State(api): State<Api>) -> Response {
+    let n = api.runtime.services.archive_crashes();
+    axum::Json(json!({"archived": n})).into_response()
 }
 
 async fn list_modules(State(api): State<Api>) -> Response {

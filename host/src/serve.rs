@@ -85,8 +85,9 @@ pub async fn start(opts: ServeOptions) -> Result<Host> {
         mgr_id,
         registry: Registry::default(),
         metrics: Metrics::new(),
+        crashes: Default::default(),
     });
-    let runtime = Runtime::new(services.clone(), config, &opts.state_dir.join("compiled"))?;
+    let runtime = Runtime::new(services.clone(), config, &opts.state_dir)?;
     tokio::spawn(fan_out(services.clone()));
     runtime.load_dir(&opts.modules).await?;
     let watcher = crate::watch::watch(runtime.clone(), &opts.modules)?;

@@ -131,6 +131,8 @@ pub struct Inbox<'a> {
     pub stop: watch::Receiver<bool>,
     /// How long `shutdown` and the end of `serve` may take.
     pub grace: Duration,
+    /// How long one call may run before the instance is stopped.
+    pub deadline: Duration,
     /// Counts instances whose `serve` has started (the first poll left it waiting).
     pub started: &'a watch::Sender<u64>,
     /// Counters.
@@ -156,6 +158,7 @@ pub async fn run(mut store: Store<ModuleCtx>, module: Module, inbox: Inbox<'_>) 
         mailbox,
         stop,
         grace,
+        deadline,
         started,
         stats,
         notified,
@@ -186,7 +189,7 @@ pub async fn run(mut store: Store<ModuleCtx>, module: Module, inbox: Inbox<'_>) 
                 }
                 Some(result) = tasks.next(), if !tasks.is_empty() => result?,
                 call = calls.recv(), if !calls_done => match call {
-                    Some(call) => tasks.push(dispatch(module, acc, call, stats, timing)),
+                    Some(call) => tasks.push(within(deadline, "a call", dispatch(module, acc, call, stats, timing))),
                     None => {
                         calls_done = true;
                         stopping = true;
@@ -194,7 +197,7 @@ pub async fn run(mut store: Store<ModuleCtx>, module: Module, inbox: Inbox<'_>) 
                 },
                 _ = mailbox.ready.notified(), if !stopping => {
                     for change in mailbox.take_all() {
-                        tasks.push(Box::pin(async move {
+                        tasks.push(within(deadline, "notify", Box::pin(async move {
                             let n = Notification { kind: change.kind.into(), id: change.id };
                             let started = Instant::now();
                             module.call_notify(acc, n).await?;
@@ -202,7 +205,7 @@ pub async fn run(mut store: Store<ModuleCtx>, module: Module, inbox: Inbox<'_>) 
                             let done = stats.notifies.fetch_add(1, Ordering::Relaxed) + 1;
                             notified.send_replace(done);
                             Ok(())
-                        }));
+                        })));
                     }
                 }
                 _ = stop_inside.wait_for(|s| *s), if !stopping => {
@@ -239,6 +242,19 @@ pub async fn run(mut store: Store<ModuleCtx>, module: Module, inbox: Inbox<'_>) 
             Exit::Stopped
         }
     }
+}
+
+/// `task`, failing the instance if it runs longer than `deadline`: a call that
+/// awaits forever is stopped like one that loops (which `max_run` stops sooner).
+fn within<'a>(deadline: Duration, what: &'static str, task: GuestTask<'a>) -> GuestTask<'a> {
+    Box::pin(async move {
+        match tokio::time::timeout(deadline, task).await {
+            Ok(result) => result,
+            Err(_) => Err(wasmtime::format_err!(
+                "{what} ran past its deadline of {deadline:?}"
+            )),
+        }
+    })
 }
 
 fn dispatch<'a>(

@@ -1,21 +1,81 @@
-//! What one module instance's store holds: its identity, its WASI context (stdio
-//! only), its limits, and the host services its imports call.
+//! What one module instance's store holds: its identity, its WASI context (stdio,
+//! and a data folder if granted), its limits, and the host services its imports
+//! call.
 
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
 
 use tokio::io::AsyncWrite;
 use tokio::sync::Notify;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use super::Services;
 use super::published::PublishedPages;
 use crate::config::ResolvedOptions;
 use crate::metrics::ModuleUsage;
+
+/// What one instance may use: memory, WebAssembly time without a pause, and the
+/// files of its own data folder (nothing else of the host: no other files, no
+/// sockets, no environment).
+#[derive(Clone, Debug)]
+pub struct Sandbox {
+    /// Most linear memory, all memories together.
+    pub memory_limit: usize,
+    /// Longest run of WebAssembly without pausing.
+    pub max_run: Duration,
+    /// The host folder seen as `/data`, if the operator granted one.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// How long the guest has been running WebAssembly without a pause, from the
+/// epoch ticks it took: ticks closer together than [`RUN_GAP`] are one run.
+#[derive(Debug)]
+pub struct RunBudget {
+    max: Duration,
+    since: Instant,
+    last: Option<Instant>,
+}
+
+/// Epoch ticks further apart than this mean the guest paused in between.
+pub const RUN_GAP: Duration = Duration::from_millis(100);
+
+impl RunBudget {
+    /// A budget of `max` per run.
+    pub fn new(max: Duration) -> RunBudget {
+        RunBudget {
+            max,
+            since: Instant::now(),
+            last: None,
+        }
+    }
+
+    /// Records an epoch tick taken while the guest ran; `Err` with the length of
+    /// the run once it is longer than allowed.
+    pub fn tick(&mut self, now: Instant) -> Result<(), Duration> {
+        if self
+            .last
+            .is_none_or(|last| now.duration_since(last) > RUN_GAP)
+        {
+            self.since = now;
+        }
+        self.last = Some(now);
+        let ran = now.duration_since(self.since);
+        if ran > self.max { Err(ran) } else { Ok(()) }
+    }
+
+    /// The longest run allowed.
+    pub fn max(&self) -> Duration {
+        self.max
+    }
+}
 
 /// What a module keeps across its instances: usage counters and published pages.
 #[derive(Default)]
@@ -69,6 +129,8 @@ pub struct ModuleCtx {
     pub shutdown: Arc<ShutdownSignal>,
     /// Memory and table limits.
     pub limits: Limiter,
+    /// How long the guest has been running without a pause.
+    pub run: RunBudget,
     /// What outlives the instance: usage counters and published pages.
     pub shared: Arc<Shared>,
     log_name: Arc<Mutex<String>>,
@@ -83,31 +145,40 @@ impl ModuleCtx {
         name: &str,
         services: Arc<Services>,
         options: Arc<ResolvedOptions>,
-        memory_limit: usize,
+        sandbox: &Sandbox,
         shared: Arc<Shared>,
-    ) -> Self {
+    ) -> anyhow::Result<Self> {
         let log_name = Arc::new(Mutex::new(name.to_string()));
-        let wasi = WasiCtx::builder()
-            .stdout(LogStream {
-                module: log_name.clone(),
-                stream: "stdout",
-            })
-            .stderr(LogStream {
-                module: log_name.clone(),
-                stream: "stderr",
-            })
-            .build();
-        ModuleCtx {
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(LogStream {
+            module: log_name.clone(),
+            stream: "stdout",
+        })
+        .stderr(LogStream {
+            module: log_name.clone(),
+            stream: "stderr",
+        })
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+        if let Some(dir) = &sandbox.data_dir {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the data folder {}", dir.display()))?;
+            wasi.preopened_dir(dir, "/data", FsPerms::ReadWrite)
+                .map_err(|e| anyhow::anyhow!("opening the data folder {}: {e:#}", dir.display()))?;
+        }
+        Ok(ModuleCtx {
             name: name.to_string(),
             log_name,
             services,
             options,
             shutdown: Arc::new(ShutdownSignal::default()),
-            limits: Limiter::new(memory_limit, shared.clone()),
+            limits: Limiter::new(sandbox.memory_limit, shared.clone()),
+            run: RunBudget::new(sandbox.max_run),
             shared,
-            wasi,
+            wasi: wasi.build(),
             table: ResourceTable::new(),
-        }
+        })
     }
 }
 

@@ -13,8 +13,8 @@ pub mod published;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
@@ -32,12 +32,14 @@ use crate::source::{CommandDest, Source};
 use crate::store::Store as KvStore;
 use bindings::ceph::mgr::types::{CommandResult, CommandTarget, Error as WitError};
 use bindings::{Module, ModulePre};
-use ctx::{ModuleCtx, Shared};
+use ctx::{ModuleCtx, RunBudget, Sandbox, Shared};
 use engine::{CacheOutcome, CompileCache};
 use module::{Blueprint, ModuleHandle, ModuleStatus, State};
 
-/// Default memory limit of one module instance.
+/// Default memory limit of one module instance (`[host] memory_limit`).
 pub const DEFAULT_MEMORY_LIMIT: usize = 512 << 20;
+/// Default longest run of WebAssembly without a pause (`max_run`).
+pub const DEFAULT_MAX_RUN: Duration = Duration::from_secs(5);
 /// How long instantiating a component and its `describe` may take; past it the file
 /// is reported as failed and loading goes on with the next one.
 pub const LOAD_TIMEOUT: Duration = Duration::from_secs(5);
@@ -64,7 +66,27 @@ pub struct Services {
     pub registry: Registry,
     /// The host's own metrics.
     pub metrics: Metrics,
+    /// Module crashes not yet archived by an operator.
+    pub crashes: Mutex<Vec<Crash>>,
 }
+
+/// One failed module instance (a trap, a panic, a limit or deadline breach), as
+/// `ceph crash ls` lists a daemon's crash.
+#[derive(Debug, Clone, Serialize)]
+pub struct Crash {
+    /// Module name.
+    pub module: String,
+    /// When, RFC 3339.
+    pub stamp: String,
+    /// Why.
+    pub error: String,
+    #[serde(skip)]
+    at: SystemTime,
+}
+
+/// How long a crash raises `RECENT_MGR_MODULE_CRASH` unless archived (ceph's
+/// `mgr/crash/warn_recent_interval`: two weeks).
+pub const RECENT_CRASH: Duration = Duration::from_secs(14 * 24 * 3600);
 
 impl Services {
     /// Runs a cluster command for module `from`: mon and OSD commands go to the
@@ -138,7 +160,42 @@ impl Services {
         call(&target, command.to_string(), inbuf).await
     }
 
-    /// Publishes `MGR_MODULE_ERROR` for modules down by failure (or clears it).
+    /// Records that an instance of `module` failed; it shows in
+    /// `RECENT_MGR_MODULE_CRASH` until archived.
+    pub fn record_crash(&self, module: &str, error: &str) {
+        let now = SystemTime::now();
+        let mut crashes = self.crashes.lock().unwrap_or_else(|e| e.into_inner());
+        crashes.retain(|c| now.duration_since(c.at).unwrap_or_default() < RECENT_CRASH);
+        // A trap's text is a backtrace whose last line says where and why.
+        let error = error.lines().last().unwrap_or(error).trim();
+        crashes.push(Crash {
+            module: module.to_string(),
+            stamp: crate::cluster::time::rfc3339(now),
+            error: error.to_string(),
+            at: now,
+        });
+        drop(crashes);
+        self.report_module_health();
+    }
+
+    /// The recent crashes, oldest first.
+    pub fn recent_crashes(&self) -> Vec<Crash> {
+        self.crashes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Archives every crash (`ceph crash archive-all`): `RECENT_MGR_MODULE_CRASH`
+    /// clears. Returns how many there were.
+    pub fn archive_crashes(&self) -> usize {
+        let n = std::mem::take(&mut *self.crashes.lock().unwrap_or_else(|e| e.into_inner())).len();
+        self.report_module_health();
+        n
+    }
+
+    /// Publishes `MGR_MODULE_ERROR` for modules down by failure and
+    /// `RECENT_MGR_MODULE_CRASH` for recent crashes (or clears them).
     pub fn report_module_health(&self) {
         let details = self
             .registry
@@ -152,7 +209,20 @@ impl Services {
                     .map(|f| format!("Module file '{}' failed to load: {}", f.file, f.error)),
             )
             .collect();
-        let checks = module::module_error_check(details).into_iter().collect();
+        let crashes: Vec<String> = self
+            .recent_crashes()
+            .iter()
+            .map(|c| {
+                format!(
+                    "mgr module {} crashed in daemon mgr.{} at {}",
+                    c.module, self.mgr_id, c.stamp
+                )
+            })
+            .collect();
+        let checks = module::module_error_check(details)
+            .into_iter()
+            .chain(module::recent_crash_check(crashes))
+            .collect();
         self.cluster.set_module_health(HOST_HEALTH_KEY, checks);
     }
 }
@@ -342,6 +412,10 @@ pub struct Runtime {
     linker: Linker<ModuleCtx>,
     cache: CompileCache,
     config: Config,
+    /// Where granted data folders live.
+    data_root: PathBuf,
+    /// Memory limit of modules whose section sets none.
+    default_memory: usize,
     /// Module files found in the modules folder, by module name.
     known: std::sync::Mutex<BTreeMap<String, PathBuf>>,
     /// Modules the operator disabled (kept in the store).
@@ -353,8 +427,14 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Builds the engine and linker; compiled components are cached in `cache_dir`.
-    pub fn new(services: Arc<Services>, config: Config, cache_dir: &Path) -> Result<Arc<Self>> {
+    /// Builds the engine and linker. Compiled components are cached in
+    /// `STATE/compiled`; granted data folders live in `STATE/data/<module>`.
+    pub fn new(services: Arc<Services>, config: Config, state_dir: &Path) -> Result<Arc<Self>> {
+        let default_memory = config
+            .host
+            .memory_limit()
+            .map_err(|e| anyhow!("[host] {e}"))?
+            .unwrap_or(DEFAULT_MEMORY_LIMIT);
         let engine = engine::new_engine()?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
@@ -369,7 +449,9 @@ impl Runtime {
         Ok(Arc::new(Runtime {
             engine,
             linker,
-            cache: CompileCache::new(cache_dir)?,
+            cache: CompileCache::new(&state_dir.join("compiled"))?,
+            data_root: state_dir.join("data"),
+            default_memory,
             config,
             known: std::sync::Mutex::default(),
             disabled: std::sync::Mutex::new(disabled),
@@ -683,18 +765,13 @@ impl Runtime {
             .unwrap_or_default();
         let provisional = name.unwrap_or(&stem);
         let shared = Arc::new(Shared::default());
-        let (mut store, module) = tokio::time::timeout(
-            LOAD_TIMEOUT,
-            self.instantiate(
-                provisional,
-                &pre,
-                Arc::new(ResolvedOptions::default()),
-                DEFAULT_MEMORY_LIMIT,
-                shared.clone(),
-            ),
-        )
-        .await
-        .map_err(|_| anyhow!("did not finish instantiating within {LOAD_TIMEOUT:?}"))??;
+        // The file's stem usually is the module's name: start with its settings.
+        let first_sandbox = self
+            .sandbox(provisional, &self.module_config(provisional))
+            .unwrap_or_else(|_| self.default_sandbox());
+        let (mut store, mut module) = self
+            .instantiate_within(provisional, &pre, &first_sandbox, shared.clone())
+            .await?;
         let instantiate = t1.elapsed();
         // A busy guest yields at every epoch tick, so the time limit can fire.
         let describe = module.func_describe();
@@ -717,10 +794,7 @@ impl Runtime {
         let bad = |e: String| anyhow!("module `{}`: bad configuration: {e}", info.name);
         let options =
             Arc::new(ResolvedOptions::resolve(&info.options, &settings.options).map_err(bad)?);
-        let memory_limit = settings
-            .memory_limit()
-            .map_err(bad)?
-            .unwrap_or(DEFAULT_MEMORY_LIMIT);
+        let sandbox = self.sandbox(&info.name, &settings).map_err(bad)?;
         let http_timeout = settings
             .http_timeout()
             .map_err(bad)?
@@ -729,11 +803,22 @@ impl Runtime {
             .shutdown_grace()
             .map_err(bad)?
             .unwrap_or(module::DEFAULT_GRACE);
+        let call_deadline = settings
+            .call_deadline()
+            .map_err(bad)?
+            .unwrap_or(module::DEFAULT_CALL_DEADLINE);
+        if sandbox.data_dir != first_sandbox.data_dir {
+            // Another data folder than the file's stem suggested: a fresh instance.
+            (store, module) = self
+                .instantiate_within(&info.name, &pre, &sandbox, shared.clone())
+                .await?;
+        }
         // The describing instance becomes the first running instance: give it its
-        // real name and options.
+        // real name, options and limits.
         store.data_mut().set_name(&info.name);
         store.data_mut().options = options.clone();
-        store.data_mut().limits.set_limit(memory_limit);
+        store.data_mut().limits.set_limit(sandbox.memory_limit);
+        store.data_mut().run = RunBudget::new(sandbox.max_run);
         Ok(Candidate {
             path: path.to_path_buf(),
             hash,
@@ -742,8 +827,9 @@ impl Runtime {
             blueprint: Blueprint {
                 pre,
                 options,
-                memory_limit,
+                sandbox,
                 http_timeout,
+                call_deadline,
                 shared,
                 grace,
             },
@@ -785,20 +871,65 @@ impl Runtime {
         Ok((pre, outcome))
     }
 
-    /// Creates a store for module `name` and instantiates the component in it.
+    /// What module `name` may use, from its settings and the host's defaults.
+    fn sandbox(&self, name: &str, settings: &ModuleConfig) -> Result<Sandbox, String> {
+        Ok(Sandbox {
+            memory_limit: settings.memory_limit()?.unwrap_or(self.default_memory),
+            max_run: settings.max_run()?.unwrap_or(DEFAULT_MAX_RUN),
+            data_dir: settings.data_dir.then(|| self.data_root.join(name)),
+        })
+    }
+
+    /// The sandbox of a module with no settings.
+    pub fn default_sandbox(&self) -> Sandbox {
+        Sandbox {
+            memory_limit: self.default_memory,
+            max_run: DEFAULT_MAX_RUN,
+            data_dir: None,
+        }
+    }
+
+    async fn instantiate_within(
+        &self,
+        name: &str,
+        pre: &ModulePre<ModuleCtx>,
+        sandbox: &Sandbox,
+        shared: Arc<Shared>,
+    ) -> Result<(Store<ModuleCtx>, Module)> {
+        tokio::time::timeout(
+            LOAD_TIMEOUT,
+            self.instantiate(name, pre, Arc::default(), sandbox, shared),
+        )
+        .await
+        .map_err(|_| anyhow!("did not finish instantiating within {LOAD_TIMEOUT:?}"))?
+    }
+
+    /// Creates a store for module `name` within `sandbox` and instantiates the
+    /// component in it. The guest yields to the host at every epoch tick, and is
+    /// stopped (a trap) once it has run longer than `sandbox.max_run` without a
+    /// pause.
     pub async fn instantiate(
         &self,
         name: &str,
         pre: &ModulePre<ModuleCtx>,
         options: Arc<ResolvedOptions>,
-        memory_limit: usize,
+        sandbox: &Sandbox,
         shared: Arc<Shared>,
     ) -> Result<(Store<ModuleCtx>, Module)> {
-        let ctx = ModuleCtx::new(name, self.services.clone(), options, memory_limit, shared);
+        let ctx = ModuleCtx::new(name, self.services.clone(), options, sandbox, shared)?;
         let mut store = Store::new(&self.engine, ctx);
         store.limiter(|ctx| &mut ctx.limits);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+        store.epoch_deadline_callback(|mut ctx| {
+            let run = &mut ctx.data_mut().run;
+            match run.tick(Instant::now()) {
+                Ok(()) => Ok(UpdateDeadline::Yield(1)),
+                Err(ran) => Err(wasmtime::format_err!(
+                    "ran WebAssembly for {ran:.1?} without a pause, over its max_run of {:?}",
+                    run.max()
+                )),
+            }
+        });
         let module = pre
             .instantiate_async(&mut store)
             .await

@@ -15,7 +15,7 @@ use super::actor::{self, Call, CallStats, Exit, Inbox, Mailbox};
 use super::bindings::ceph::mgr::types::{CommandResult, HttpRequest, HttpResponse, ModuleInfo};
 use super::bindings::{Module, ModulePre};
 use super::ctx::ModuleCtx;
-use super::ctx::Shared;
+use super::ctx::{Sandbox, Shared};
 use super::published::Page;
 use super::{Runtime, Services};
 use crate::cluster::model::{Change, HealthCheck, HealthStatus, NotifyKind};
@@ -30,6 +30,9 @@ pub const MAX_RESTARTS: u32 = 5;
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// A module that ran this long since its last restart is healthy again.
 pub const HEALTHY_AFTER: Duration = Duration::from_secs(60);
+/// Default time one call (`notify`, a command, an HTTP request) may take before
+/// the instance is stopped (a module's `call_deadline` setting).
+pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(30);
 /// Default time `shutdown` and the end of `serve` may take (a module's
 /// `shutdown_grace` setting).
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
@@ -152,8 +155,10 @@ pub struct Blueprint {
     pub pre: ModulePre<ModuleCtx>,
     /// Checked option values.
     pub options: Arc<ResolvedOptions>,
-    /// Memory limit of one instance.
-    pub memory_limit: usize,
+    /// What one instance may use.
+    pub sandbox: Sandbox,
+    /// How long one call may run before the instance is stopped.
+    pub call_deadline: Duration,
     /// How long an HTTP request may take.
     pub http_timeout: Duration,
     /// Usage counters and published pages.
@@ -395,7 +400,7 @@ async fn supervise(
                     &handle.name,
                     &blueprint.pre,
                     blueprint.options.clone(),
-                    blueprint.memory_limit,
+                    &blueprint.sandbox,
                     blueprint.shared.clone(),
                 )
                 .await
@@ -419,6 +424,7 @@ async fn supervise(
                 mailbox: &handle.mailbox,
                 stop: handle.stop.subscribe(),
                 grace: blueprint.grace,
+                deadline: blueprint.call_deadline,
                 started: &handle.started,
                 stats: &handle.stats,
                 notified: &handle.notified,
@@ -438,6 +444,7 @@ async fn supervise(
             Exit::Failed(e) => {
                 let reason = format!("{e:#}");
                 tracing::error!(module = %handle.name, "instance failed: {reason}");
+                services.record_crash(&handle.name, &reason);
                 if started.elapsed() > HEALTHY_AFTER {
                     handle.life().failures_in_row = 0;
                 }
@@ -495,6 +502,21 @@ pub fn module_error_check(details: Vec<String>) -> Option<HealthCheck> {
         } else {
             format!("{count} mgr modules have failed")
         },
+        detail: details,
+        count,
+    })
+}
+
+/// The `RECENT_MGR_MODULE_CRASH` warning for crashes not yet archived, if any.
+pub fn recent_crash_check(details: Vec<String>) -> Option<HealthCheck> {
+    if details.is_empty() {
+        return None;
+    }
+    let count = details.len() as u64;
+    Some(HealthCheck {
+        code: "RECENT_MGR_MODULE_CRASH".into(),
+        severity: HealthStatus::Warn,
+        summary: format!("{count} mgr modules have recently crashed"),
         detail: details,
         count,
     })

@@ -1,0 +1,247 @@
+//! No module can hurt the host, the cluster or another module: busy loops, calls
+//! that never return, unbounded allocation and a module that traps every time are
+//! each stopped and restarted alone; what the operator did not grant is denied.
+//! The hostile behaviour comes from the `hostile` test module.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use serde_json::Value;
+use wasm_mgr_tests::{Host, component};
+
+async fn restarts(host: &Host, name: &str) -> Result<u64> {
+    Ok(host.module(name).await?["restarts"].as_u64().unwrap_or(0))
+}
+
+fn hostile_config(mode: &str, extra: &str) -> String {
+    format!(
+        "[modules.hostile]\nmax_run = 1\n{extra}\n[modules.hostile.options]\nmode = \"{mode}\"\n"
+    )
+}
+
+/// Starts `hostile` in `mode` beside `probe`, waits until `hostile` has been
+/// stopped and restarted, checking all along that `probe` answers within 1 s.
+async fn spinning(mode: &str) -> Result<Host> {
+    let host = Host::start(
+        &["hostile", "probe"],
+        Some(&hostile_config(mode, "http_timeout = 2")),
+        &[],
+    )
+    .await?;
+    if mode == "loop-http" {
+        let url = host.url("/modules/hostile/spin");
+        tokio::spawn(async move {
+            // The client gets 503; the instance is stopped by max_run.
+            let _ = reqwest::get(url).await;
+        });
+    }
+    let started = Instant::now();
+    while restarts(&host, "hostile").await? == 0 {
+        let t0 = Instant::now();
+        host.command_ok("probe", "probe epoch").await?;
+        ensure!(
+            t0.elapsed() < Duration::from_secs(1),
+            "probe took {:?} while hostile spun",
+            t0.elapsed()
+        );
+        ensure!(
+            started.elapsed() < Duration::from_secs(20),
+            "hostile ({mode}) was not stopped:\n{}",
+            host.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ensure!(host.log().contains("without a pause"), "{}", host.log());
+    let (code, _) = host.get("/api/modules").await?;
+    ensure!(code == 200);
+    Ok(host)
+}
+
+#[tokio::test]
+async fn a_busy_loop_in_serve_is_stopped() -> Result<()> {
+    spinning("loop-serve").await.map(drop)
+}
+
+#[tokio::test]
+async fn a_busy_loop_in_notify_is_stopped() -> Result<()> {
+    spinning("loop-notify").await.map(drop)
+}
+
+#[tokio::test]
+async fn a_busy_loop_in_handle_http_is_stopped() -> Result<()> {
+    spinning("loop-http").await.map(drop)
+}
+
+#[tokio::test]
+async fn a_call_that_never_returns_is_stopped_at_its_deadline() -> Result<()> {
+    let host = Host::start(
+        &["hostile"],
+        Some(&hostile_config("calm", "call_deadline = 2")),
+        &[],
+    )
+    .await?;
+    let t0 = Instant::now();
+    let (code, answer) = host.command("hostile", "hostile hang").await?;
+    ensure!(code == 503, "{code} {answer}");
+    ensure!(
+        t0.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        t0.elapsed()
+    );
+    ensure!(
+        host.log().contains("ran past its deadline of 2s"),
+        "{}",
+        host.log()
+    );
+    host.wait_for(Duration::from_secs(10), "the restart", || async {
+        Ok((restarts(&host, "hostile").await? > 0).then_some(()))
+    })
+    .await?;
+    Ok(())
+}
+
+fn rss_mib(pid: u32) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .context("VmRSS")?
+        .parse()?;
+    Ok(kib / 1024.0)
+}
+
+#[tokio::test]
+async fn unbounded_allocation_is_limited_and_the_host_stays_small() -> Result<()> {
+    let host = Host::start(
+        &["hostile"],
+        Some(&hostile_config("alloc", "memory_limit = \"64M\"")),
+        &[],
+    )
+    .await?;
+    host.wait_for(Duration::from_secs(20), "two restarts", || async {
+        Ok((restarts(&host, "hostile").await? >= 2).then_some(()))
+    })
+    .await?;
+    ensure!(
+        host.log().contains("over its limit of 67108864 bytes"),
+        "{}",
+        host.log()
+    );
+    let rss = rss_mib(host.pid().context("pid")?)?;
+    ensure!(rss < 250.0, "host RSS {rss:.0} MiB");
+    Ok(())
+}
+
+fn has_check(health: &Value, code: &str) -> bool {
+    health["checks"].get(code).is_some()
+}
+
+#[tokio::test]
+async fn a_module_that_always_traps_ends_failed_and_recovers_when_fixed() -> Result<()> {
+    let host = Host::start(
+        &["hostile", "probe"],
+        Some(&hostile_config("trap", "")),
+        &[],
+    )
+    .await?;
+    let row = host
+        .wait_for(Duration::from_secs(40), "the failed state", || async {
+            let row = host.module("hostile").await?;
+            Ok((row["state"] == "failed").then_some(row))
+        })
+        .await?;
+    ensure!(row["restarts"] == 5, "{row}");
+    let log = host.log();
+    for delay in ["500ms", "1s", "2s", "4s", "8s"] {
+        ensure!(
+            log.contains(&format!("restarting in {delay}")),
+            "no {delay} back-off:\n{log}"
+        );
+    }
+    ensure!(log.contains("staying down until an operator acts"), "{log}");
+    let health = host.cluster("health").await?;
+    ensure!(has_check(&health, "MGR_MODULE_ERROR"), "{health}");
+    ensure!(has_check(&health, "RECENT_MGR_MODULE_CRASH"), "{health}");
+    // The host's metrics say so too.
+    let (_, metrics) = host.get("/metrics").await?;
+    ensure!(
+        metrics.contains("wasm_mgr_module_state{module=\"hostile\",state=\"failed\"} 1"),
+        "{metrics}"
+    );
+    // Another module was never touched.
+    host.command_ok("probe", "probe epoch").await?;
+
+    // The operator drops a repaired build in.
+    std::fs::copy(
+        component("hostile-fixed"),
+        host.modules_dir().join("hostile.wasm"),
+    )?;
+    host.wait_for(Duration::from_secs(10), "the repaired module", || async {
+        let row = host.module("hostile").await?;
+        let health = host.cluster("health").await?;
+        Ok((row["state"] == "running" && !has_check(&health, "MGR_MODULE_ERROR")).then_some(()))
+    })
+    .await?;
+    host.command_ok("hostile", "hostile ping").await?;
+    let crashes = host.get("/api/crash").await?.1;
+    ensure!(crashes.contains("serve: wasm trap"), "{crashes}");
+    ensure!(
+        host.log().contains("trapping as asked"),
+        "the panic message is not in the log"
+    );
+    let archived: Value = serde_json::from_str(
+        &reqwest::Client::new()
+            .post(host.url("/api/crash/archive-all"))
+            .send()
+            .await?
+            .text()
+            .await?,
+    )?;
+    ensure!(archived["archived"].as_u64() >= Some(6), "{archived}");
+    let health = host.cluster("health").await?;
+    ensure!(!has_check(&health, "RECENT_MGR_MODULE_CRASH"), "{health}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn what_was_not_granted_is_denied() -> Result<()> {
+    let config = "[modules.hostile]\ndata_dir = true\n";
+    let host = Host::start(&["hostile"], Some(config), &[]).await?;
+    let expect_denied = |what: &'static str, answer: (u16, Value)| -> Result<String> {
+        let (code, v) = answer;
+        ensure!(code == 200 && v["retval"] != 0, "{what} was allowed: {v}");
+        Ok(v["stderr"].as_str().unwrap_or_default().to_string())
+    };
+    let read = expect_denied(
+        "reading /etc/hostname",
+        host.command("hostile", "hostile read-file /etc/hostname")
+            .await?,
+    )?;
+    ensure!(read.starts_with("reading:"), "{read}");
+    let port = host.base.rsplit(':').next().unwrap_or("7000").to_string();
+    let connect = expect_denied(
+        "a socket",
+        host.command("hostile", &format!("hostile connect 127.0.0.1:{port}"))
+            .await?,
+    )?;
+    ensure!(connect.starts_with("connecting:"), "{connect}");
+    let out = expect_denied(
+        "osd out",
+        host.command("hostile", "hostile osd-out 1").await?,
+    )?;
+    ensure!(
+        out.contains("Denied") && out.contains("not granted"),
+        "{out}"
+    );
+    let map = host.cluster("osd_map").await?;
+    ensure!(map["osds"][1]["in"] == 1, "osd.1 was marked out");
+    // The data folder it was granted works, and is where the operator expects it.
+    let back = host
+        .command_ok("hostile", "hostile write-data kept")
+        .await?;
+    ensure!(back == "kept", "{back}");
+    let on_host = std::fs::read_to_string(host.dir.path().join("state/data/hostile/note.txt"))?;
+    ensure!(on_host == "kept", "{on_host}");
+    Ok(())
+}
