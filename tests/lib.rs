@@ -296,11 +296,40 @@ impl Host {
                 .await
                 .is_ok()
             {
-                return Ok(());
+                return self.use_token();
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         bail!("host did not answer within 120 s:\n{}", self.log())
+    }
+
+    /// The API token the host made in its state folder.
+    pub fn token(&self) -> Result<String> {
+        let path = self.dir.path().join("state/api-token");
+        Ok(std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .trim()
+            .to_string())
+    }
+
+    /// From now on every request of this harness carries the host's token.
+    fn use_token(&mut self) -> Result<()> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", self.token()?).parse()?,
+        );
+        self.client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .default_headers(headers)
+            .build()?;
+        Ok(())
+    }
+
+    /// `POST` to an API path (with the token); status and body.
+    pub async fn post(&self, path: &str) -> Result<(u16, String)> {
+        let resp = self.client.post(self.url(path)).send().await?;
+        Ok((resp.status().as_u16(), resp.text().await?))
     }
 
     /// Stops the host gracefully (SIGTERM) and starts it again on the same folders.

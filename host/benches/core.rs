@@ -56,6 +56,7 @@ async fn fanout_and_instantiate(probe: &Path) -> Result<()> {
         modules: dir.join("modules"),
         cluster: ClusterKind::Sim,
         ceph: CephConfig::default(),
+        no_auth: false,
         config: None,
         state_dir: dir.join("state"),
         http: "127.0.0.1:0".parse()?,

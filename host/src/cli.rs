@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 /// A client of one host's API.
 pub struct Client {
     base: String,
+    token: Option<String>,
     http: reqwest::Client,
 }
 
@@ -20,15 +21,21 @@ pub struct Output {
 }
 
 impl Client {
-    /// A client for the host at `base` (`http://127.0.0.1:7000`).
-    pub fn new(base: &str) -> Self {
+    /// A client for the host at `base` (`http://127.0.0.1:7000`), sending `token`
+    /// as its bearer token when there is one.
+    pub fn new(base: &str, token: Option<String>) -> Self {
         Client {
             base: base.trim_end_matches('/').to_string(),
+            token,
             http: reqwest::Client::new(),
         }
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value> {
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
         let resp = req
             .send()
             .await

@@ -13,6 +13,7 @@ use axum::routing::{any, get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::auth::{self, Access};
 use crate::command::{Signature, words_to_command};
 use crate::runtime::bindings::ceph::mgr::types::{CommandResult, HttpRequest};
 use crate::runtime::module::{CallError, ModuleHandle, State as ModuleState};
@@ -32,10 +33,11 @@ struct Api {
     runtime: Arc<Runtime>,
 }
 
-/// The router for the whole API.
-pub fn router(runtime: Arc<Runtime>) -> Router {
+/// The router for the whole API. `/api/...` and the host's `/metrics` follow
+/// `access`; `/modules/<name>/...` is each module's own HTTP.
+pub fn router(runtime: Arc<Runtime>, access: Access) -> Router {
     let api = Api { runtime };
-    Router::new()
+    let host_routes = Router::new()
         .route("/api/modules", get(list_modules))
         .route("/api/modules/{name}", get(show_module))
         .route("/api/modules/{name}/command", post(module_command))
@@ -47,6 +49,9 @@ pub fn router(runtime: Arc<Runtime>) -> Router {
         .route("/api/crash/archive-all", post(archive_crashes))
         .route("/api/cluster/{name}", get(cluster_get))
         .route("/metrics", get(host_metrics))
+        .route_layer(axum::middleware::from_fn_with_state(access, auth::require));
+    Router::new()
+        .merge(host_routes)
         .route("/modules/{name}", any(module_http))
         .route("/modules/{name}/", any(module_http))
         .route("/modules/{name}/{*rest}", any(module_http))

@@ -1,6 +1,7 @@
 //! wasm-mgr: a Ceph manager host whose modules are sandboxed WebAssembly
 //! components. This library is the host; the `wasm-mgr` binary is its command line.
 
+pub mod auth;
 pub mod cli;
 pub mod cluster;
 pub mod command;

@@ -26,6 +26,12 @@ struct Cli {
         default_value = "http://127.0.0.1:7000"
     )]
     host: String,
+    /// The API token (default: read from `--token-file`).
+    #[arg(long, global = true, env = "WASM_MGR_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Where the host keeps its API token (`STATE/api-token`).
+    #[arg(long, global = true, default_value = ".state/api-token")]
+    token_file: PathBuf,
     #[command(subcommand)]
     command: Action,
 }
@@ -113,6 +119,9 @@ struct ServeArgs {
     /// API listen address.
     #[arg(long, default_value = "127.0.0.1:7000")]
     http: SocketAddr,
+    /// Serve the API without a token (refused on a non-loopback address).
+    #[arg(long)]
+    no_auth: bool,
     /// Seed of the simulated cluster.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -166,7 +175,12 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
-    let client = Client::new(&cli.host);
+    let token = cli.token.clone().or_else(|| {
+        std::fs::read_to_string(&cli.token_file)
+            .ok()
+            .map(|t| t.trim().to_string())
+    });
+    let client = Client::new(&cli.host, token);
     match cli.command {
         Action::Serve(args) => {
             let sim = SimConfig {
@@ -194,6 +208,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 config: args.config,
                 state_dir: args.state_dir,
                 http: args.http,
+                no_auth: args.no_auth,
                 sim,
             })
             .await?;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use crate::auth::{Access, TOKEN_FILE};
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -30,6 +31,8 @@ pub struct ServeOptions {
     pub state_dir: PathBuf,
     /// API listen address.
     pub http: SocketAddr,
+    /// Serve the API without the token (loopback addresses only).
+    pub no_auth: bool,
     /// The simulated cluster's shape.
     pub sim: SimConfig,
 }
@@ -61,6 +64,8 @@ pub async fn start(opts: ServeOptions) -> Result<Host> {
     };
     std::fs::create_dir_all(&opts.state_dir)
         .with_context(|| format!("creating state folder {}", opts.state_dir.display()))?;
+    // Before anything starts: an API that would be open to the network is refused.
+    let access = Access::for_listener(opts.http, &opts.state_dir.join(TOKEN_FILE), opts.no_auth)?;
     let store = Store::open(&opts.state_dir.join("modules.redb"))?;
     let mgr_id = config.host.mgr_id.clone().unwrap_or_else(|| "x".into());
     let (cluster, source) = match opts.cluster {
@@ -96,7 +101,7 @@ pub async fn start(opts: ServeOptions) -> Result<Host> {
         .await
         .with_context(|| format!("listening on {}", opts.http))?;
     let addr = listener.local_addr()?;
-    let app = crate::http::router(runtime.clone());
+    let app = crate::http::router(runtime.clone(), access);
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     tracing::info!("wasm-mgr API on http://{addr}");
     // Bound whether or not the module runs now: it may be enabled or dropped into

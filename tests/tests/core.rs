@@ -374,10 +374,13 @@ async fn invalid_files_are_reported_and_skipped() -> Result<()> {
 async fn the_cli_talks_to_a_running_host() -> Result<()> {
     let host = Host::start(&["probe", "status"], None, &[]).await?;
     let bin = wasm_mgr_tests::target_dir().join("release/wasm-mgr");
+    let token_file = host.dir.path().join("state/api-token");
     let run = |args: &[&str]| {
         std::process::Command::new(&bin)
             .arg("--host")
             .arg(&host.base)
+            .arg("--token-file")
+            .arg(&token_file)
             .args(args)
             .output()
     };

@@ -190,14 +190,7 @@ async fn a_module_that_always_traps_ends_failed_and_recovers_when_fixed() -> Res
         host.log().contains("trapping as asked"),
         "the panic message is not in the log"
     );
-    let archived: Value = serde_json::from_str(
-        &reqwest::Client::new()
-            .post(host.url("/api/crash/archive-all"))
-            .send()
-            .await?
-            .text()
-            .await?,
-    )?;
+    let archived: Value = serde_json::from_str(&host.post("/api/crash/archive-all").await?.1)?;
     ensure!(archived["archived"].as_u64() >= Some(6), "{archived}");
     let health = host.cluster("health").await?;
     ensure!(!has_check(&health, "RECENT_MGR_MODULE_CRASH"), "{health}");
@@ -243,5 +236,98 @@ async fn what_was_not_granted_is_denied() -> Result<()> {
     ensure!(back == "kept", "{back}");
     let on_host = std::fs::read_to_string(host.dir.path().join("state/data/hostile/note.txt"))?;
     ensure!(on_host == "kept", "{on_host}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_api_needs_its_token_to_change_anything() -> Result<()> {
+    let host = Host::start(&["probe"], None, &[]).await?;
+    let path = host.dir.path().join("state/api-token");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path)?.permissions());
+    ensure!(mode & 0o777 == 0o600, "token file mode {mode:o}");
+    let anonymous = reqwest::Client::new();
+    // Reading is open on loopback.
+    let r = anonymous.get(host.url("/api/modules")).send().await?;
+    ensure!(r.status() == 200);
+    // Changing is not.
+    for path in [
+        "/api/modules/probe/disable",
+        "/api/modules/probe/command",
+        "/api/ceph",
+    ] {
+        let r = anonymous
+            .post(host.url(path))
+            .json(&serde_json::json!({"words": ["osd", "down", "1"]}))
+            .send()
+            .await?;
+        ensure!(r.status() == 401, "{path}: {}", r.status());
+        let text = r.text().await?;
+        ensure!(text.contains("API token"), "{text}");
+    }
+    let wrong = anonymous
+        .post(host.url("/api/modules/probe/disable"))
+        .bearer_auth("0".repeat(64))
+        .send()
+        .await?;
+    ensure!(wrong.status() == 401);
+    ensure!(host.module("probe").await?["state"] == "running");
+    // With the token it works.
+    let (code, _) = host.module_op("probe", "disable").await?;
+    ensure!(code == 200);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_open_api_on_the_network_is_refused() -> Result<()> {
+    let bin = wasm_mgr_tests::target_dir().join("release/wasm-mgr");
+    let dir = tempfile::tempdir()?;
+    std::fs::create_dir_all(dir.path().join("modules"))?;
+    let out = std::process::Command::new(bin)
+        .args(["serve", "--no-auth", "--http", "0.0.0.0:0", "--modules"])
+        .arg(dir.path().join("modules"))
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .output()?;
+    ensure!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        err.contains("refusing to serve the API on 0.0.0.0:0 without authentication"),
+        "{err}"
+    );
+    // On the network with its token, reading needs the token too.
+    let port = std::net::TcpListener::bind("0.0.0.0:0")?
+        .local_addr()?
+        .port();
+    let mut child =
+        std::process::Command::new(wasm_mgr_tests::target_dir().join("release/wasm-mgr"))
+            .args(["serve", "--http", &format!("0.0.0.0:{port}"), "--modules"])
+            .arg(dir.path().join("modules"))
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+    let url = format!("http://127.0.0.1:{port}/api/modules");
+    let started = Instant::now();
+    let status = loop {
+        if let Ok(r) = reqwest::get(&url).await {
+            break r.status();
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            anyhow::bail!("the host did not answer on 0.0.0.0:{port}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let token = std::fs::read_to_string(dir.path().join("state/api-token"))?;
+    let with_token = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(token.trim())
+        .send()
+        .await?
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+    ensure!(status == 401, "without the token: {status}");
+    ensure!(with_token == 200, "with the token: {with_token}");
     Ok(())
 }
