@@ -331,3 +331,96 @@ async fn an_open_api_on_the_network_is_refused() -> Result<()> {
     ensure!(with_token == 200, "with the token: {with_token}");
     Ok(())
 }
+
+#[tokio::test]
+async fn malformed_input_gets_a_clear_answer_and_the_host_runs_on() -> Result<()> {
+    let host = Host::start(&["probe"], None, &[]).await?;
+    let client = reqwest::Client::new();
+    // A header far over any sane size.
+    let huge = client
+        .get(host.url("/api/modules"))
+        .header("x-huge", "a".repeat(1 << 20))
+        .send()
+        .await;
+    match huge {
+        Ok(r) => ensure!(
+            r.status().is_client_error(),
+            "a 1 MiB header got {}",
+            r.status()
+        ),
+        Err(e) => ensure!(e.is_request() || e.is_connect() || e.is_body(), "{e}"),
+    }
+    // A body that is not UTF-8, to the command API (with the token).
+    let token = host.token()?;
+    let r = client
+        .post(host.url("/api/modules/probe/command"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(vec![b'{', 0xff, 0xfe, b'}'])
+        .send()
+        .await?;
+    ensure!(r.status() == 400, "{}", r.status());
+    // A command's words that are not valid for it.
+    let (code, v) = host.command("probe", "probe store set").await?;
+    ensure!(code == 400 && v["error"].as_str().is_some(), "{code} {v}");
+    // A module route with a body over the limit, and one to an unknown module.
+    let r = client
+        .post(host.url("/modules/probe/echo"))
+        .body(vec![0u8; 5 << 20])
+        .send()
+        .await?;
+    ensure!(r.status() == 413, "{}", r.status());
+    let (code, _) = host.get("/modules/nope/x").await?;
+    ensure!(code == 404);
+    // After all that, everything still answers.
+    host.command_ok("probe", "probe epoch").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_config_with_wrong_types_is_refused_with_the_reason() -> Result<()> {
+    let bin = wasm_mgr_tests::target_dir().join("release/wasm-mgr");
+    for (config, expect) in [
+        (
+            "[host]\nmemory_limit = true\n",
+            "memory_limit: `true` is not a size",
+        ),
+        ("[modules.probe]\nlisten = 5\n", "listen"),
+        ("[modules.probe]\nno_such_key = 1\n", "no_such_key"),
+    ] {
+        let dir = tempfile::tempdir()?;
+        std::fs::create_dir_all(dir.path().join("modules"))?;
+        std::fs::write(dir.path().join("config.toml"), config)?;
+        let out = std::process::Command::new(&bin)
+            .args(["serve", "--http", "127.0.0.1:0", "--modules"])
+            .arg(dir.path().join("modules"))
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .arg("--config")
+            .arg(dir.path().join("config.toml"))
+            .output()?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        ensure!(!out.status.success(), "{config} was accepted");
+        ensure!(err.contains(expect), "{config}: {err}");
+    }
+    // A module's own wrong option keeps that module down, and the host up.
+    let config = "[modules.probe.options]\nratio = \"lots\"\n";
+    let host = Host::start(&["probe", "status"], Some(config), &[]).await?;
+    let rows = host.modules().await?;
+    let failed = rows
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["state"] == "failed")
+        .cloned()
+        .context("probe should have failed")?;
+    ensure!(
+        failed["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ratio"),
+        "{failed}"
+    );
+    host.command_ok("status", "osd status").await?;
+    Ok(())
+}
