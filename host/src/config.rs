@@ -70,6 +70,10 @@ pub struct ModuleConfig {
     /// sandbox (`STATE/data/<module>` on the host). No other file is visible.
     #[serde(default)]
     pub data_dir: bool,
+    /// Hosts the module may send HTTP requests to (`wasi:http`), as `host:port` or
+    /// `host` (any port): an influx, a telegraf, an alert webhook. None by default.
+    #[serde(default)]
+    pub http_hosts: Vec<String>,
     /// Cluster commands that change something which the module may send, by
     /// prefix (`"osd pool"` grants `osd pool create`, `osd pool set`, ...). Commands
     /// that only read need no grant.

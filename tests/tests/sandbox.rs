@@ -424,3 +424,63 @@ async fn a_config_with_wrong_types_is_refused_with_the_reason() -> Result<()> {
     host.command_ok("status", "osd status").await?;
     Ok(())
 }
+
+/// A one-request-at-a-time HTTP server on loopback answering 200; counts requests.
+fn tiny_server() -> Result<(u16, std::sync::Arc<std::sync::atomic::AtomicU64>)> {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = hits.clone();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        }
+    });
+    Ok((port, hits))
+}
+
+#[tokio::test]
+async fn outbound_http_goes_only_to_the_named_hosts() -> Result<()> {
+    let (allowed, allowed_hits) = tiny_server()?;
+    let (other, other_hits) = tiny_server()?;
+    let config = format!("[modules.hostile]\nhttp_hosts = [\"127.0.0.1:{allowed}\"]\n");
+    let host = Host::start(&["hostile"], Some(&config), &[]).await?;
+    let ok = host
+        .command_ok(
+            "hostile",
+            &format!("hostile http-get http://127.0.0.1:{allowed}/write"),
+        )
+        .await?;
+    ensure!(ok == "status 200", "{ok}");
+    ensure!(allowed_hits.load(std::sync::atomic::Ordering::Relaxed) == 1);
+    let (code, v) = host
+        .command(
+            "hostile",
+            &format!("hostile http-get http://127.0.0.1:{other}/write"),
+        )
+        .await?;
+    ensure!(code == 200 && v["retval"] != 0, "{v}");
+    ensure!(
+        v["stderr"]
+            .as_str()
+            .unwrap_or("")
+            .contains("HttpRequestDenied"),
+        "{v}"
+    );
+    ensure!(
+        other_hits.load(std::sync::atomic::Ordering::Relaxed) == 0,
+        "the request went out"
+    );
+    ensure!(
+        host.log()
+            .contains(&format!("denied an HTTP request to 127.0.0.1:{other}")),
+        "{}",
+        host.log()
+    );
+    Ok(())
+}

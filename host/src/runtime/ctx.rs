@@ -2,6 +2,7 @@
 //! and a data folder if granted), its limits, and the host services its imports
 //! call.
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +17,10 @@ use tokio::sync::Notify;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{
+    Error as HttpError, RequestOptions, Result, WasiBody, WasiHttpCtx, WasiHttpCtxView,
+    WasiHttpHooks, WasiHttpView,
+};
 
 use super::Services;
 use super::published::PublishedPages;
@@ -33,6 +38,58 @@ pub struct Sandbox {
     pub max_run: Duration,
     /// The host folder seen as `/data`, if the operator granted one.
     pub data_dir: Option<PathBuf>,
+    /// Where it may send HTTP requests (`host:port` or `host`); none by default.
+    pub http_hosts: Arc<[String]>,
+}
+
+/// Outgoing HTTP (`wasi:http`) limited to the hosts the operator named.
+pub struct HttpGrant {
+    hosts: Arc<[String]>,
+    module: Arc<Mutex<String>>,
+}
+
+impl HttpGrant {
+    /// Whether a request to `authority` (`host:port` or `host`) may go out.
+    pub fn allows(&self, authority: &str) -> bool {
+        let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+        self.hosts.iter().any(|h| h == authority || h == host)
+    }
+}
+
+impl WasiHttpHooks for HttpGrant {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<(
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                )>,
+            > + Send,
+    > {
+        let authority = request
+            .uri()
+            .authority()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        if !self.allows(&authority) {
+            let module = self.module.lock().map(|m| m.clone()).unwrap_or_default();
+            tracing::warn!(module = %module, "denied an HTTP request to {authority}: not in http_hosts");
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        drop(fut);
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+            ))
+        })
+    }
 }
 
 /// How long the guest has been running WebAssembly without a pause, from the
@@ -131,6 +188,8 @@ pub struct ModuleCtx {
     pub limits: Limiter,
     /// How long the guest has been running without a pause.
     pub run: RunBudget,
+    http: WasiHttpCtx,
+    http_grant: HttpGrant,
     /// What outlives the instance: usage counters and published pages.
     pub shared: Arc<Shared>,
     log_name: Arc<Mutex<String>>,
@@ -169,6 +228,11 @@ impl ModuleCtx {
         }
         Ok(ModuleCtx {
             name: name.to_string(),
+            http_grant: HttpGrant {
+                hosts: sandbox.http_hosts.clone(),
+                module: log_name.clone(),
+            },
+            http: WasiHttpCtx::new(),
             log_name,
             services,
             options,
@@ -188,6 +252,16 @@ impl ModuleCtx {
         self.name = name.to_string();
         if let Ok(mut n) = self.log_name.lock() {
             *n = name.to_string();
+        }
+    }
+}
+
+impl WasiHttpView for ModuleCtx {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_grant,
         }
     }
 }

@@ -439,6 +439,8 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| anyhow!("linking WASI: {e:#}"))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| anyhow!("linking wasi:http: {e:#}"))?;
         Module::add_to_linker::<_, HasSelf<ModuleCtx>>(&mut linker, |ctx| ctx)
             .map_err(|e| anyhow!("linking ceph:mgr: {e:#}"))?;
         let disabled = match services.store.get(HOST_HEALTH_KEY, DISABLED_KEY)? {
@@ -807,8 +809,10 @@ impl Runtime {
             .call_deadline()
             .map_err(bad)?
             .unwrap_or(module::DEFAULT_CALL_DEADLINE);
-        if sandbox.data_dir != first_sandbox.data_dir {
-            // Another data folder than the file's stem suggested: a fresh instance.
+        if sandbox.data_dir != first_sandbox.data_dir
+            || sandbox.http_hosts != first_sandbox.http_hosts
+        {
+            // Other grants than the file's stem suggested: a fresh instance.
             (store, module) = self
                 .instantiate_within(&info.name, &pre, &sandbox, shared.clone())
                 .await?;
@@ -877,6 +881,7 @@ impl Runtime {
             memory_limit: settings.memory_limit()?.unwrap_or(self.default_memory),
             max_run: settings.max_run()?.unwrap_or(DEFAULT_MAX_RUN),
             data_dir: settings.data_dir.then(|| self.data_root.join(name)),
+            http_hosts: settings.http_hosts.clone().into(),
         })
     }
 
@@ -886,6 +891,7 @@ impl Runtime {
             memory_limit: self.default_memory,
             max_run: DEFAULT_MAX_RUN,
             data_dir: None,
+            http_hosts: Arc::default(),
         }
     }
 

@@ -29,6 +29,35 @@ fn spin() -> ! {
     }
 }
 
+/// `GET url` (`http://host:port/path`) through `wasi:http`; the response status.
+fn http_get(url: &str) -> Result<u16, String> {
+    use wasip2::http::outgoing_handler;
+    use wasip2::http::types::{Fields, OutgoingRequest, Scheme};
+    let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;
+    let (authority, path) = match rest.split_once('/') {
+        Some((a, p)) => (a, format!("/{p}")),
+        None => (rest, "/".to_string()),
+    };
+    let request = OutgoingRequest::new(Fields::new());
+    request
+        .set_scheme(Some(&Scheme::Http))
+        .map_err(|()| "bad scheme")?;
+    request
+        .set_authority(Some(authority))
+        .map_err(|()| "bad authority")?;
+    request
+        .set_path_with_query(Some(&path))
+        .map_err(|()| "bad path")?;
+    let pending = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
+    pending.subscribe().block();
+    let response = pending
+        .get()
+        .ok_or("no response")?
+        .map_err(|()| "response taken twice")?
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(response.status())
+}
+
 /// An error answer carrying what the sandbox said.
 fn refused(what: &str, e: impl std::fmt::Display) -> CommandResult {
     CommandResult::error(errno::EACCES, format!("{what}: {e}"))
@@ -65,6 +94,10 @@ impl Hostile {
                     Err(e) => refused("writing /data", e),
                 }
             }
+            "hostile http-get" => match http_get(&arg("url")) {
+                Ok(status) => CommandResult::ok(format!("status {status}")),
+                Err(e) => refused("http", e),
+            },
             "hostile hang" => {
                 sleep(Duration::from_secs(3600)).await;
                 CommandResult::ok("woke")
@@ -111,6 +144,11 @@ impl Module for Hostile {
                 "hostile write-data name=text,type=CephString",
                 "Write and read back /data/note.txt",
                 "rw",
+            )
+            .command(
+                "hostile http-get name=url,type=CephString",
+                "GET an http:// URL",
+                "r",
             )
             .command("hostile hang", "Never answer", "r")
             .notify(&NotifyKind::ALL)
