@@ -98,6 +98,11 @@ impl Hostile {
                 Ok(status) => CommandResult::ok(format!("status {status}")),
                 Err(e) => refused("http", e),
             },
+            "hostile env" => CommandResult::ok(format!(
+                "{} variables, {} arguments",
+                std::env::vars().count(),
+                std::env::args().count()
+            )),
             "hostile hang" => {
                 sleep(Duration::from_secs(3600)).await;
                 CommandResult::ok("woke")
@@ -150,6 +155,7 @@ impl Module for Hostile {
                 "GET an http:// URL",
                 "r",
             )
+            .command("hostile env", "Count the environment variables it sees", "r")
             .command("hostile hang", "Never answer", "r")
             .notify(&NotifyKind::ALL)
             .http()
