@@ -230,7 +230,10 @@ async fn what_was_not_granted_is_denied() -> Result<()> {
     let map = host.cluster("osd_map").await?;
     ensure!(map["osds"][1]["in"] == 1, "osd.1 was marked out");
     let env = host.command_ok("hostile", "hostile env").await?;
-    ensure!(env == "0 variables, 0 arguments", "the host's environment leaked: {env}");
+    ensure!(
+        env == "0 variables, 0 arguments",
+        "the host's environment leaked: {env}"
+    );
     // The data folder it was granted works, and is where the operator expects it.
     let back = host
         .command_ok("hostile", "hostile write-data kept")

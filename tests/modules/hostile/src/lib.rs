@@ -155,7 +155,11 @@ impl Module for Hostile {
                 "GET an http:// URL",
                 "r",
             )
-            .command("hostile env", "Count the environment variables it sees", "r")
+            .command(
+                "hostile env",
+                "Count the environment variables it sees",
+                "r",
+            )
             .command("hostile hang", "Never answer", "r")
             .notify(&NotifyKind::ALL)
             .http()
