@@ -4,12 +4,13 @@
 CARGO        ?= cargo
 WASM_TARGET  := wasm32-wasip2
 MODULES      := selftest status prometheus
-TEST_MODULES := probe crasher describe-trap describe-hang wasi-command hostile
+TEST_MODULES := probe crasher describe-trap describe-hang wasi-command hostile tally
+PY_TEST_MODULES := tally-py
 OUT          := target/modules
 TEST_OUT     := target/test-modules
 WASM_DIR     := target/$(WASM_TARGET)/release
 
-.PHONY: all setup test-tools ceph-tools bench-ceph build build-host build-modules build-test-modules run test unit-test \
+.PHONY: all setup test-tools ceph-tools python-tools build-py-modules build-py-test-modules bench-ceph build build-host build-modules build-test-modules run test unit-test \
         integration-test bench lint fmt clean-state
 
 all: build
@@ -42,8 +43,31 @@ ceph-tools:
 	fi
 	@ceph --version
 
+## Python modules: componentize-py (PyPI) in a project virtualenv, target/py.
+PY_VENV         := target/py
+COMPONENTIZE_PY := $(PY_VENV)/bin/componentize-py
+PY_MODULES      := iostat
+PY_SDK          := $(wildcard sdk/python/wasm_mgr/*.py)
+python-tools: $(COMPONENTIZE_PY)
+$(COMPONENTIZE_PY):
+	python3 -m venv $(PY_VENV)
+	$(PY_VENV)/bin/pip install -q "componentize-py==0.25.1"
+
+# A Python module is modules/<name>/app.py (with the SDK) built against the module world.
+$(OUT)/%.wasm: modules/%/app.py $(PY_SDK) $(wildcard wit/*.wit) | $(COMPONENTIZE_PY)
+	@mkdir -p $(OUT)
+	$(COMPONENTIZE_PY) -d wit -w module componentize -p sdk/python -p modules/$* app -o $@
+
+$(TEST_OUT)/%.wasm: tests/modules/%/app.py $(PY_SDK) $(wildcard wit/*.wit) | $(COMPONENTIZE_PY)
+	@mkdir -p $(TEST_OUT)
+	$(COMPONENTIZE_PY) -d wit -w module componentize -p sdk/python -p tests/modules/$* app -o $@
+
+build-py-modules: $(addprefix $(OUT)/,$(addsuffix .wasm,$(PY_MODULES)))
+
+build-py-test-modules: $(addprefix $(TEST_OUT)/,$(addsuffix .wasm,$(PY_TEST_MODULES)))
+
 ## The host binary and every shipped module, components in target/modules/.
-build: build-host build-modules
+build: build-host build-modules build-py-modules
 
 build-host:
 	$(CARGO) build --release -p wasm-mgr
@@ -69,7 +93,7 @@ run: build
 	./target/release/wasm-mgr serve --modules $(OUT) --state-dir .state --config wasm-mgr.toml
 
 ## Unit tests, then integration tests that run the real binary with real modules.
-test: build build-test-modules test-tools ceph-tools unit-test integration-test
+test: build build-test-modules build-py-test-modules test-tools ceph-tools unit-test integration-test
 
 unit-test:
 	$(CARGO) test --release -p wasm-mgr -p wasm-mgr-sdk -p status -p prometheus@0.1.0

@@ -57,6 +57,7 @@ async fn fanout_and_instantiate(probe: &Path) -> Result<()> {
         cluster: ClusterKind::Sim,
         ceph: CephConfig::default(),
         no_auth: false,
+        compile_cache: None,
         config: None,
         state_dir: dir.join("state"),
         http: "127.0.0.1:0".parse()?,
@@ -137,13 +138,25 @@ async fn fanout_and_instantiate(probe: &Path) -> Result<()> {
 /// RSS of the real binary on the default sim: without modules, with the shipped
 /// modules on a first start (compiling them), and on a restart (compile cache hit).
 fn rss() -> Result<()> {
-    let modules = workspace().join("target/modules");
+    // The Rust modules only: the Python module's figures are in the languages bench.
+    let modules = tempdir()?;
+    std::fs::create_dir_all(&modules)?;
+    for m in ["prometheus", "selftest", "status"] {
+        std::fs::copy(
+            workspace().join(format!("target/modules/{m}.wasm")),
+            modules.join(format!("{m}.wasm")),
+        )?;
+    }
     let empty = tempdir()?;
     let state = tempdir()?;
     for (label, dir, state) in [
         ("no modules", &empty, empty.join("state")),
-        ("shipped modules, first start", &modules, state.clone()),
-        ("shipped modules, restart (cached)", &modules, state.clone()),
+        ("shipped Rust modules, first start", &modules, state.clone()),
+        (
+            "shipped Rust modules, restart (cached)",
+            &modules,
+            state.clone(),
+        ),
     ] {
         let (rss, peak, threads) = measure_rss(dir, &state)?;
         println!(
@@ -152,6 +165,7 @@ fn rss() -> Result<()> {
         );
     }
     std::fs::remove_dir_all(&empty).ok();
+    std::fs::remove_dir_all(&modules).ok();
     std::fs::remove_dir_all(&state).ok();
     Ok(())
 }

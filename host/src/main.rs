@@ -116,6 +116,9 @@ struct ServeArgs {
     /// State folder: module store and compiled-component cache.
     #[arg(long, default_value = ".state")]
     state_dir: PathBuf,
+    /// Compiled-component cache (default `STATE/compiled`); hosts may share one.
+    #[arg(long)]
+    compile_cache: Option<PathBuf>,
     /// API listen address.
     #[arg(long, default_value = "127.0.0.1:7000")]
     http: SocketAddr,
@@ -207,6 +210,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 ceph,
                 config: args.config,
                 state_dir: args.state_dir,
+                compile_cache: args.compile_cache,
                 http: args.http,
                 no_auth: args.no_auth,
                 sim,

@@ -29,6 +29,8 @@ pub struct ServeOptions {
     pub config: Option<PathBuf>,
     /// State folder (store, compile cache).
     pub state_dir: PathBuf,
+    /// Compiled-component cache, if not `STATE/compiled` (shared between hosts).
+    pub compile_cache: Option<PathBuf>,
     /// API listen address.
     pub http: SocketAddr,
     /// Serve the API without the token (loopback addresses only).
@@ -92,7 +94,12 @@ pub async fn start(opts: ServeOptions) -> Result<Host> {
         metrics: Metrics::new(),
         crashes: Default::default(),
     });
-    let runtime = Runtime::new(services.clone(), config, &opts.state_dir)?;
+    let runtime = Runtime::new(
+        services.clone(),
+        config,
+        &opts.state_dir,
+        opts.compile_cache.as_deref(),
+    )?;
     tokio::spawn(fan_out(services.clone()));
     runtime.load_dir(&opts.modules).await?;
     let watcher = crate::watch::watch(runtime.clone(), &opts.modules)?;

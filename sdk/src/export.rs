@@ -43,7 +43,7 @@ impl<M: Instance> Guest for Exports<M> {
         M::instance().notify(notification).await
     }
 
-    fn shutdown() {
+    fn on_shutdown() {
         SHUTDOWN.store(true, Ordering::Relaxed);
         M::instance().shutdown()
     }

@@ -213,7 +213,7 @@ pub async fn run(mut store: Store<ModuleCtx>, module: Module, inbox: Inbox<'_>) 
                     calls.close();
                     shutdown.request();
                     tasks.push(Box::pin(async move {
-                        module.func_shutdown().call_concurrent(acc, ()).await?;
+                        module.func_on_shutdown().call_concurrent(acc, ()).await?;
                         Ok(())
                     }));
                 }

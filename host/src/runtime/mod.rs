@@ -427,9 +427,14 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Builds the engine and linker. Compiled components are cached in
-    /// `STATE/compiled`; granted data folders live in `STATE/data/<module>`.
-    pub fn new(services: Arc<Services>, config: Config, state_dir: &Path) -> Result<Arc<Self>> {
+    /// Builds the engine and linker. Compiled components are cached in `cache_dir`
+    /// (default `STATE/compiled`); granted data folders live in `STATE/data/<module>`.
+    pub fn new(
+        services: Arc<Services>,
+        config: Config,
+        state_dir: &Path,
+        cache_dir: Option<&Path>,
+    ) -> Result<Arc<Self>> {
         let default_memory = config
             .host
             .memory_limit()
@@ -451,7 +456,9 @@ impl Runtime {
         Ok(Arc::new(Runtime {
             engine,
             linker,
-            cache: CompileCache::new(&state_dir.join("compiled"))?,
+            cache: CompileCache::new(
+                &cache_dir.map_or_else(|| state_dir.join("compiled"), Path::to_path_buf),
+            )?,
             data_root: state_dir.join("data"),
             default_memory,
             config,
