@@ -18,6 +18,7 @@ use wasmtime::Store;
 
 use super::bindings::Module;
 use super::bindings::ceph::mgr::types::{CommandResult, HttpRequest, HttpResponse, Notification};
+use super::bindings::sync_world::ModuleSync;
 use super::ctx::ModuleCtx;
 use crate::cluster::model::{Change, NotifyKind};
 use crate::metrics::{CallKind, Metrics, ModuleUsage};
@@ -255,6 +256,147 @@ fn within<'a>(deadline: Duration, what: &'static str, task: GuestTask<'a>) -> Gu
             )),
         }
     })
+}
+
+/// One `module-sync` instance at work: the host is its serve loop. It calls `tick`
+/// on the module's interval and every other call (notifies, commands, HTTP) one at
+/// a time, each within the call deadline. Stopping answers what was queued, then
+/// calls `on-shutdown` within the grace period.
+pub async fn run_sync(
+    mut store: Store<ModuleCtx>,
+    module: ModuleSync,
+    tick: Duration,
+    inbox: Inbox<'_>,
+) -> Exit {
+    let Inbox {
+        calls,
+        mailbox,
+        mut stop,
+        grace,
+        deadline,
+        started,
+        stats,
+        notified,
+        name,
+        metrics,
+        usage,
+    } = inbox;
+    let timing = Timing { name, metrics };
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut first_tick = true;
+    let running: wasmtime::Result<()> = async {
+        loop {
+            tokio::select! {
+                biased;
+                // The guard `wait_for` returns must not live across the awaits below.
+                _ = async { drop(stop.wait_for(|s| *s).await) } => return Ok(()),
+                Some(call) = calls.recv() => {
+                    sync_call(&mut store, &module, call, stats, timing, deadline, usage).await?;
+                }
+                _ = mailbox.ready.notified() => {
+                    for change in mailbox.take_all() {
+                        let n = Notification { kind: change.kind.into(), id: change.id };
+                        let started_at = Instant::now();
+                        let func = module.func_notify();
+                        bounded(deadline, "notify", usage, func.call_async(&mut store, (&n,))).await?;
+                        timing.record(CallKind::Notify, started_at);
+                        let done = stats.notifies.fetch_add(1, Ordering::Relaxed) + 1;
+                        notified.send_replace(done);
+                    }
+                }
+                _ = ticker.tick() => {
+                    let func = module.func_tick();
+                    bounded(deadline, "tick", usage, func.call_async(&mut store, ())).await?;
+                    if first_tick {
+                        first_tick = false;
+                        started.send_modify(|n| *n += 1);
+                    }
+                }
+            }
+        }
+    }
+    .await;
+    if let Err(e) = running {
+        return Exit::Failed(e);
+    }
+    store.data().shutdown.request();
+    calls.close();
+    let finish = async {
+        while let Some(call) = calls.recv().await {
+            sync_call(&mut store, &module, call, stats, timing, deadline, usage).await?;
+        }
+        let func = module.func_on_shutdown();
+        bounded(grace, "on-shutdown", usage, func.call_async(&mut store, ())).await
+    };
+    match tokio::time::timeout(grace, finish).await {
+        Ok(Ok(())) => Exit::Stopped,
+        Ok(Err(e)) => Exit::Failed(e),
+        Err(_) => {
+            tracing::warn!("module did not stop within {grace:?}; dropping its instance");
+            Exit::Stopped
+        }
+    }
+}
+
+/// A call into a `module-sync` instance, its CPU time counted, failing the instance
+/// past `deadline`.
+async fn bounded<R>(
+    deadline: Duration,
+    what: &'static str,
+    usage: &ModuleUsage,
+    call: impl Future<Output = wasmtime::Result<R>>,
+) -> wasmtime::Result<R> {
+    let timed = CpuTimed {
+        inner: call,
+        usage,
+        started: None,
+    };
+    match tokio::time::timeout(deadline, timed).await {
+        Ok(result) => result,
+        Err(_) => Err(wasmtime::format_err!(
+            "{what} ran past its deadline of {deadline:?}"
+        )),
+    }
+}
+
+/// A command or HTTP request to a `module-sync` instance.
+async fn sync_call(
+    store: &mut Store<ModuleCtx>,
+    module: &ModuleSync,
+    call: Call,
+    stats: &CallStats,
+    timing: Timing<'_>,
+    deadline: Duration,
+    usage: &ModuleUsage,
+) -> wasmtime::Result<()> {
+    let started = Instant::now();
+    match call {
+        Call::Command {
+            command,
+            inbuf,
+            reply,
+        } => {
+            let func = module.func_handle_command();
+            let call = func.call_async(&mut *store, (&command, &inbuf));
+            let result = bounded(deadline, "a command", usage, call)
+                .await
+                .map(|(r,)| r);
+            stats.commands.fetch_add(1, Ordering::Relaxed);
+            timing.record(CallKind::Command, started);
+            answer(reply, result)
+        }
+        Call::Http { request, reply } => {
+            let func = module.func_handle_http();
+            let call = func.call_async(&mut *store, (&request,));
+            let result = bounded(deadline, "an HTTP request", usage, call)
+                .await
+                .map(|(r,)| r);
+            stats.http.fetch_add(1, Ordering::Relaxed);
+            timing.record(CallKind::Http, started);
+            answer(reply, result)
+        }
+    }
 }
 
 fn dispatch<'a>(

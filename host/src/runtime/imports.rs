@@ -1,12 +1,15 @@
-//! The host side of the contract's imports: `cluster`, `mgr` and `mgr-async`.
+//! The host side of the contract's imports: `cluster`, `mgr`, `mgr-async` and
+//! `mgr-blocking`.
 
+use std::future::Future;
 use std::time::Duration;
 
-use wasmtime::component::{Accessor, HasSelf};
+use wasmtime::component::{Access, Accessor, HasSelf};
 
 use super::ctx::ModuleCtx;
 use crate::cluster::model;
 use crate::runtime::bindings::ceph::mgr::{cluster, mgr, mgr_async, types};
+use crate::runtime::bindings::sync_world::ceph::mgr::mgr_blocking;
 use types::{CommandResult, CommandTarget, Error, HealthCheck, OptionValue, PerfCounter, Server};
 
 impl types::Host for ModuleCtx {}
@@ -228,5 +231,31 @@ impl<T: Send> mgr_async::HostWithStore<T> for HasSelf<ModuleCtx> {
     ) -> Result<CommandResult, Error> {
         let services = accessor.with(|mut access| access.get().services.clone());
         services.call_module(&module, &command, inbuf).await
+    }
+}
+
+impl mgr_blocking::Host for ModuleCtx {}
+
+/// `module-sync` modules: the same calls as `mgr-async`, blocking to the guest.
+impl<T: Send> mgr_blocking::HostWithStore<T> for HasSelf<ModuleCtx> {
+    fn send_command(
+        mut host: Access<'_, T, Self>,
+        target: CommandTarget,
+        command: String,
+        inbuf: String,
+    ) -> impl Future<Output = Result<CommandResult, Error>> + Send {
+        let ctx = host.get();
+        let (services, name) = (ctx.services.clone(), ctx.name.clone());
+        async move { services.send_command(&name, target, &command, inbuf).await }
+    }
+
+    fn call_module(
+        mut host: Access<'_, T, Self>,
+        module: String,
+        command: String,
+        inbuf: String,
+    ) -> impl Future<Output = Result<CommandResult, Error>> + Send {
+        let services = host.get().services.clone();
+        async move { services.call_module(&module, &command, inbuf).await }
     }
 }

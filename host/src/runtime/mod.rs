@@ -31,7 +31,7 @@ use crate::metrics::Metrics;
 use crate::source::{CommandDest, Source};
 use crate::store::Store as KvStore;
 use bindings::ceph::mgr::types::{CommandResult, CommandTarget, Error as WitError};
-use bindings::{Module, ModulePre};
+use bindings::{Guest, GuestPre, Module, ModulePre};
 use ctx::{ModuleCtx, RunBudget, Sandbox, Shared};
 use engine::{CacheOutcome, CompileCache};
 use module::{Blueprint, ModuleHandle, ModuleStatus, State};
@@ -352,7 +352,7 @@ struct Candidate {
     info: bindings::ceph::mgr::types::ModuleInfo,
     signatures: Vec<Signature>,
     blueprint: Blueprint,
-    first: (Store<ModuleCtx>, Module),
+    first: (Store<ModuleCtx>, Guest),
     timings: LoadTimings,
 }
 
@@ -446,6 +446,11 @@ impl Runtime {
             .map_err(|e| anyhow!("linking WASI: {e:#}"))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| anyhow!("linking wasi:http: {e:#}"))?;
+        bindings::sync_world::ceph::mgr::mgr_blocking::add_to_linker::<_, HasSelf<ModuleCtx>>(
+            &mut linker,
+            |ctx| ctx,
+        )
+        .map_err(|e| anyhow!("linking ceph:mgr/mgr-blocking: {e:#}"))?;
         Module::add_to_linker::<_, HasSelf<ModuleCtx>>(&mut linker, |ctx| ctx)
             .map_err(|e| anyhow!("linking ceph:mgr: {e:#}"))?;
         let disabled = match services.store.get(HOST_HEALTH_KEY, DISABLED_KEY)? {
@@ -783,11 +788,9 @@ impl Runtime {
             .await?;
         let instantiate = t1.elapsed();
         // A busy guest yields at every epoch tick, so the time limit can fire.
-        let describe = module.func_describe();
-        let mut info = tokio::time::timeout(LOAD_TIMEOUT, describe.call_async(&mut store, ()))
+        let mut info = tokio::time::timeout(LOAD_TIMEOUT, module.describe(&mut store))
             .await
             .map_err(|_| anyhow!("did not return from describe within {LOAD_TIMEOUT:?}"))?
-            .map(|(info,)| info)
             .map_err(|e| anyhow!("trapped in describe: {e:#}"))?;
         if let Some(n) = name {
             info.name = n.to_string();
@@ -830,12 +833,14 @@ impl Runtime {
         store.data_mut().options = options.clone();
         store.data_mut().limits.set_limit(sandbox.memory_limit);
         store.data_mut().run = RunBudget::new(sandbox.max_run);
+        let tick = Duration::from_millis(u64::from(info.tick_interval_ms.unwrap_or(1000).max(10)));
         Ok(Candidate {
             path: path.to_path_buf(),
             hash,
             info,
             signatures,
             blueprint: Blueprint {
+                tick,
                 pre,
                 options,
                 sandbox,
@@ -868,7 +873,7 @@ impl Runtime {
 
     /// Compiles (or loads from the cache) and links a component against the
     /// `module` world.
-    pub fn prepare(&self, bytes: &[u8]) -> Result<(ModulePre<ModuleCtx>, CacheOutcome)> {
+    pub fn prepare(&self, bytes: &[u8]) -> Result<(GuestPre, CacheOutcome)> {
         let (component, outcome) = self
             .cache
             .component(&self.engine, bytes)
@@ -877,9 +882,17 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| anyhow!("does not fit the ceph:mgr@0.1.0 module world: {e:#}"))?;
-        let pre = ModulePre::new(pre)
-            .map_err(|e| anyhow!("does not export the ceph:mgr@0.1.0 module world: {e:#}"))?;
-        Ok((pre, outcome))
+        let guest = match ModulePre::new(pre.clone()) {
+            Ok(p) => GuestPre::Async(p),
+            Err(async_err) => match bindings::sync_world::ModuleSyncPre::new(pre) {
+                Ok(p) => GuestPre::Sync(p),
+                Err(sync_err) => bail!(
+                    "does not export the ceph:mgr@0.1.0 module world ({async_err:#}) nor \
+                     module-sync ({sync_err:#})"
+                ),
+            },
+        };
+        Ok((guest, outcome))
     }
 
     /// What module `name` may use, from its settings and the host's defaults.
@@ -905,10 +918,10 @@ impl Runtime {
     async fn instantiate_within(
         &self,
         name: &str,
-        pre: &ModulePre<ModuleCtx>,
+        pre: &GuestPre,
         sandbox: &Sandbox,
         shared: Arc<Shared>,
-    ) -> Result<(Store<ModuleCtx>, Module)> {
+    ) -> Result<(Store<ModuleCtx>, Guest)> {
         tokio::time::timeout(
             LOAD_TIMEOUT,
             self.instantiate(name, pre, Arc::default(), sandbox, shared),
@@ -924,11 +937,11 @@ impl Runtime {
     pub async fn instantiate(
         &self,
         name: &str,
-        pre: &ModulePre<ModuleCtx>,
+        pre: &GuestPre,
         options: Arc<ResolvedOptions>,
         sandbox: &Sandbox,
         shared: Arc<Shared>,
-    ) -> Result<(Store<ModuleCtx>, Module)> {
+    ) -> Result<(Store<ModuleCtx>, Guest)> {
         let ctx = ModuleCtx::new(name, self.services.clone(), options, sandbox, shared)?;
         let mut store = Store::new(&self.engine, ctx);
         store.limiter(|ctx| &mut ctx.limits);

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::actor::{self, Call, CallStats, Exit, Inbox, Mailbox};
 use super::bindings::ceph::mgr::types::{CommandResult, HttpRequest, HttpResponse, ModuleInfo};
-use super::bindings::{Module, ModulePre};
+use super::bindings::{Guest, GuestPre};
 use super::ctx::ModuleCtx;
 use super::ctx::{Sandbox, Shared};
 use super::published::Page;
@@ -152,7 +152,9 @@ pub struct ModuleHandle {
 /// operator's settings for it.
 pub struct Blueprint {
     /// The pre-linked component.
-    pub pre: ModulePre<ModuleCtx>,
+    pub pre: GuestPre,
+    /// How often a `module-sync` module's `tick` runs.
+    pub tick: Duration,
     /// Checked option values.
     pub options: Arc<ResolvedOptions>,
     /// What one instance may use.
@@ -177,7 +179,7 @@ impl ModuleHandle {
         info: ModuleInfo,
         signatures: Vec<Signature>,
         blueprint: Blueprint,
-        first: (wasmtime::Store<ModuleCtx>, Module),
+        first: (wasmtime::Store<ModuleCtx>, Guest),
     ) -> Arc<ModuleHandle> {
         let (tx, rx) = mpsc::channel(CALL_QUEUE);
         let wants = info.notify.iter().map(|k| NotifyKind::from(*k)).collect();
@@ -387,7 +389,7 @@ async fn supervise(
     runtime: Arc<Runtime>,
     handle: Arc<ModuleHandle>,
     blueprint: Blueprint,
-    first: (wasmtime::Store<ModuleCtx>, Module),
+    first: (wasmtime::Store<ModuleCtx>, Guest),
     mut calls: mpsc::Receiver<Call>,
 ) {
     let services = runtime.services.clone();
@@ -416,24 +418,23 @@ async fn supervise(
         };
         handle.set_state(&services, State::Running, None);
         let started = Instant::now();
-        let exit = actor::run(
-            store,
-            module,
-            Inbox {
-                calls: &mut calls,
-                mailbox: &handle.mailbox,
-                stop: handle.stop.subscribe(),
-                grace: blueprint.grace,
-                deadline: blueprint.call_deadline,
-                started: &handle.started,
-                stats: &handle.stats,
-                notified: &handle.notified,
-                name: &handle.name,
-                metrics: &services.metrics,
-                usage: &handle.shared.usage,
-            },
-        )
-        .await;
+        let inbox = Inbox {
+            calls: &mut calls,
+            mailbox: &handle.mailbox,
+            stop: handle.stop.subscribe(),
+            grace: blueprint.grace,
+            deadline: blueprint.call_deadline,
+            started: &handle.started,
+            stats: &handle.stats,
+            notified: &handle.notified,
+            name: &handle.name,
+            metrics: &services.metrics,
+            usage: &handle.shared.usage,
+        };
+        let exit = match module {
+            Guest::Async(m) => actor::run(store, m, inbox).await,
+            Guest::Sync(m) => actor::run_sync(store, m, blueprint.tick, inbox).await,
+        };
         handle.shared.published.clear();
         match exit {
             Exit::Stopped => {
