@@ -10,7 +10,7 @@ OUT          := target/modules
 TEST_OUT     := target/test-modules
 WASM_DIR     := target/$(WASM_TARGET)/release
 
-.PHONY: all setup test-tools ceph-tools python-tools build-py-modules build-py-test-modules bench-ceph build build-host build-modules build-test-modules run test unit-test \
+.PHONY: all setup test-tools ceph-tools python-tools js-tools build-py-modules build-py-test-modules build-js-modules bench-ceph build build-host build-modules build-test-modules run test unit-test \
         integration-test bench lint fmt clean-state
 
 all: build
@@ -64,10 +64,30 @@ $(TEST_OUT)/%.wasm: tests/modules/%/app.py $(PY_SDK) $(wildcard wit/*.wit) | $(C
 
 build-py-modules: $(addprefix $(OUT)/,$(addsuffix .wasm,$(PY_MODULES)))
 
+## JavaScript modules: componentize-js (npm) in target/js, built against the
+## module-sync world (it cannot build async exports yet).
+JS_TOOLS        := target/js
+COMPONENTIZE_JS := $(JS_TOOLS)/node_modules/.bin/componentize-js
+JS_MODULES      := osdwatch
+js-tools: $(COMPONENTIZE_JS)
+$(COMPONENTIZE_JS):
+	mkdir -p $(JS_TOOLS)
+	npm install --prefix $(JS_TOOLS) --no-audit --no-fund "@bytecodealliance/componentize-js@0.23.0"
+
+# A JavaScript module is modules/<name>/app.js; the SDK is copied beside it, where
+# componentize-js resolves imports.
+$(OUT)/%.wasm: modules/%/app.js sdk/js/wasm-mgr.js $(wildcard wit/*.wit) | $(COMPONENTIZE_JS)
+	@mkdir -p $(OUT) target/js-build/$*
+	cp modules/$*/app.js sdk/js/wasm-mgr.js target/js-build/$*/
+	$(COMPONENTIZE_JS) --wit wit --world-name module-sync --disable http --disable fetch-event \
+	  -o $@ target/js-build/$*/app.js
+
+build-js-modules: $(addprefix $(OUT)/,$(addsuffix .wasm,$(JS_MODULES)))
+
 build-py-test-modules: $(addprefix $(TEST_OUT)/,$(addsuffix .wasm,$(PY_TEST_MODULES)))
 
 ## The host binary and every shipped module, components in target/modules/.
-build: build-host build-modules build-py-modules
+build: build-host build-modules build-py-modules build-js-modules
 
 build-host:
 	$(CARGO) build --release -p wasm-mgr

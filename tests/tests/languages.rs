@@ -95,3 +95,48 @@ async fn the_python_iostat_module_runs_beside_rust_modules() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn the_javascript_osdwatch_module_runs_beside_rust_and_python_modules() -> Result<()> {
+    let mut host = Host::start(&["osdwatch", "iostat", "status"], None, &[]).await?;
+    // A sync module, listed like any other.
+    let row = host.module("osdwatch").await?;
+    ensure!(row["state"] == "running", "{row}");
+    host.wait_for(FIRST_LOAD, "osdwatch's first tick", || async {
+        let s = host.command_json("osdwatch", "osdwatch status").await?;
+        Ok((s["ticks"].as_u64() > Some(0)).then_some(()))
+    })
+    .await?;
+    // Notifies arrive between ticks.
+    host.ceph("osd down 3").await?;
+    let events = host
+        .wait_for(Duration::from_secs(10), "the down event", || async {
+            let e = host
+                .command_json("osdwatch", "osdwatch events --format json")
+                .await?;
+            let seen = e
+                .as_array()
+                .is_some_and(|l| l.iter().any(|e| e["osd"] == 3 && e["change"] == "down"));
+            Ok(seen.then_some(e))
+        })
+        .await?;
+    let status = host.command_json("osdwatch", "osdwatch status").await?;
+    ensure!(status["notifies"].as_u64() > Some(0), "{status}");
+    ensure!(status["up"] == 11, "{status}");
+    // HTTP.
+    let (code, page) = host.get("/modules/osdwatch/").await?;
+    ensure!(code == 200, "{code} {page}");
+    let page: Value = serde_json::from_str(&page)?;
+    ensure!(page == events, "{page} vs {events}");
+    // Reload and restart keep the events (the store).
+    let (code, answer) = host.module_op("osdwatch", "reload").await?;
+    ensure!(code == 200 && answer["result"] == "reloaded", "{answer}");
+    host.restart().await?;
+    let after = host
+        .command_json("osdwatch", "osdwatch events --format json")
+        .await?;
+    ensure!(after == events, "after a restart: {after}");
+    // The Python module in the same host answered all along.
+    host.command_ok("iostat", "iostat").await?;
+    Ok(())
+}
