@@ -9,6 +9,7 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod runtime;
+pub mod scaffold;
 pub mod serve;
 pub mod source;
 pub mod store;

@@ -9,6 +9,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use wasm_mgr::cli::{Client, module_table};
+use wasm_mgr::scaffold::{Lang, new_module};
 use wasm_mgr::serve::ClusterKind;
 use wasm_mgr::serve::{ServeOptions, start};
 use wasm_mgr::source::ceph::CephConfig;
@@ -52,6 +53,20 @@ enum Action {
         /// The command's words (`--format json` passes through).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         words: Vec<String>,
+    },
+    /// Write a new module that builds and loads as it is.
+    New {
+        /// Module name (a-z, 0-9, -).
+        name: String,
+        /// Language.
+        #[arg(long, value_enum, default_value_t = Lang::Rust)]
+        lang: Lang,
+        /// Folder to write it in (as `<dir>/<name>`).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The wasm-mgr project (for its SDKs and contract).
+        #[arg(long, default_value = ".")]
+        project: PathBuf,
     },
     /// Run a cluster command, as the `ceph` CLI: `wasm-mgr ceph osd down 3`.
     Ceph {
@@ -235,6 +250,19 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 ModuleAction::Reload { name } => (name, "reload"),
             };
             println!("{name}: {}", client.module_op(&name, op).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::New {
+            name,
+            lang,
+            dir,
+            project,
+        } => {
+            let (out, build) = new_module(&name, lang, &dir, &project)?;
+            println!("wrote {}", out.display());
+            println!("build it into the host's modules folder, which the host watches:");
+            println!("  MODULES=target/modules   # or the folder given to `serve --modules`");
+            println!("  {build}");
             Ok(ExitCode::SUCCESS)
         }
         Action::Command { module, words } => {
