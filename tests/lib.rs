@@ -269,12 +269,14 @@ impl Host {
             .arg(self.modules_dir())
             .arg("--state-dir")
             .arg(self.dir.path().join("state"))
-            // One compile cache for every test host: a 20 MB Python component is
-            // compiled once per test run, not once per test.
-            .arg("--compile-cache")
-            .arg(target_dir().join("test-compile-cache"))
             .arg("--http")
             .arg(format!("127.0.0.1:{port}"));
+        if !self.extra.iter().any(|a| a == "--compile-cache") {
+            // One compile cache for every test host: a 20 MB Python component is
+            // compiled once per test run, not once per test.
+            cmd.arg("--compile-cache")
+                .arg(target_dir().join("test-compile-cache"));
+        }
         if self.dir.path().join("config.toml").exists() {
             cmd.arg("--config").arg(self.dir.path().join("config.toml"));
         }
