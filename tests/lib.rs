@@ -58,6 +58,18 @@ pub fn with_marker(component: &[u8], marker: &str) -> Vec<u8> {
     out
 }
 
+/// Resident memory of a process, in MiB (`VmRSS`).
+pub fn rss_mib(pid: u32) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .context("no VmRSS")?
+        .parse()?;
+    Ok(kib / 1024.0)
+}
+
 /// The `promtool` to check exposition pages with: `$PROMTOOL` (the Makefile sets
 /// it), else the one on `PATH`.
 pub fn promtool() -> PathBuf {

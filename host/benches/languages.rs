@@ -6,18 +6,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use wasm_mgr_tests::{Host, component};
-
-fn rss_mib(pid: u32) -> Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kib: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .context("VmRSS")?
-        .parse()?;
-    Ok(kib / 1024.0)
-}
+use wasm_mgr_tests::{Host, component, rss_mib};
 
 /// `compile 1.2s` and `instantiate 3ms` from the host's load line.
 fn load_figures(log: &str, file: &str) -> (String, String) {

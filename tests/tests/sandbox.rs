@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use serde_json::Value;
-use wasm_mgr_tests::{Host, component};
+use wasm_mgr_tests::{Host, component, rss_mib};
 
 async fn restarts(host: &Host, name: &str) -> Result<u64> {
     Ok(host.module(name).await?["restarts"].as_u64().unwrap_or(0))
@@ -98,17 +98,6 @@ async fn a_call_that_never_returns_is_stopped_at_its_deadline() -> Result<()> {
     })
     .await?;
     Ok(())
-}
-
-fn rss_mib(pid: u32) -> Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kib: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .context("VmRSS")?
-        .parse()?;
-    Ok(kib / 1024.0)
 }
 
 #[tokio::test]

@@ -269,18 +269,12 @@ pub async fn run_sync(
     inbox: Inbox<'_>,
 ) -> Exit {
     let Inbox {
-        calls,
-        mailbox,
-        mut stop,
-        grace,
-        deadline,
-        started,
-        stats,
-        notified,
-        name,
-        metrics,
-        usage,
+        calls, mut stop, ..
     } = inbox;
+    let (mailbox, grace, deadline, started) =
+        (inbox.mailbox, inbox.grace, inbox.deadline, inbox.started);
+    let (stats, notified, usage) = (inbox.stats, inbox.notified, inbox.usage);
+    let (name, metrics) = (inbox.name, inbox.metrics);
     let timing = Timing { name, metrics };
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -316,59 +316,34 @@ impl Rados {
         let mut outs_len = 0usize;
         let api = &self.lib.api;
         let inb = inbuf.as_ptr().cast::<c_char>();
+        // The argument list every command function ends with.
+        macro_rules! run {
+            ($f:expr $(, $lead:expr)*) => {
+                $f(
+                    self.handle,
+                    $($lead,)*
+                    cmds.as_mut_ptr(),
+                    1,
+                    inb,
+                    inbuf.len(),
+                    &mut out,
+                    &mut out_len,
+                    &mut outs,
+                    &mut outs_len,
+                )
+            };
+        }
         // SAFETY: every pointer is valid for the call; librados allocates the outputs,
         // which are freed below with rados_buffer_free.
         let r = unsafe {
             match target {
-                Target::Mon => (api.mon_command)(
-                    self.handle,
-                    cmds.as_mut_ptr(),
-                    1,
-                    inb,
-                    inbuf.len(),
-                    &mut out,
-                    &mut out_len,
-                    &mut outs,
-                    &mut outs_len,
-                ),
+                Target::Mon => run!(api.mon_command),
                 Target::MonNamed(name) => {
                     let n = cstring(name)?;
-                    (api.mon_command_target)(
-                        self.handle,
-                        n.as_ptr(),
-                        cmds.as_mut_ptr(),
-                        1,
-                        inb,
-                        inbuf.len(),
-                        &mut out,
-                        &mut out_len,
-                        &mut outs,
-                        &mut outs_len,
-                    )
+                    run!(api.mon_command_target, n.as_ptr())
                 }
-                Target::Mgr => (api.mgr_command)(
-                    self.handle,
-                    cmds.as_mut_ptr(),
-                    1,
-                    inb,
-                    inbuf.len(),
-                    &mut out,
-                    &mut out_len,
-                    &mut outs,
-                    &mut outs_len,
-                ),
-                Target::Osd(id) => (api.osd_command)(
-                    self.handle,
-                    *id,
-                    cmds.as_mut_ptr(),
-                    1,
-                    inb,
-                    inbuf.len(),
-                    &mut out,
-                    &mut out_len,
-                    &mut outs,
-                    &mut outs_len,
-                ),
+                Target::Mgr => run!(api.mgr_command),
+                Target::Osd(id) => run!(api.osd_command, *id),
             }
         };
         // SAFETY: librados returned these buffers with these lengths (or null).
