@@ -58,16 +58,21 @@ pub fn with_marker(component: &[u8], marker: &str) -> Vec<u8> {
     out
 }
 
+/// One number field of `/proc/<pid>/status` (`VmRSS:` in KiB, `Threads:`).
+pub fn proc_status(pid: u32, field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .with_context(|| format!("no {field} for pid {pid}"))?
+        .parse()
+        .with_context(|| format!("{field} of pid {pid}"))
+}
+
 /// Resident memory of a process, in MiB (`VmRSS`).
 pub fn rss_mib(pid: u32) -> Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kib: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .context("no VmRSS")?
-        .parse()?;
-    Ok(kib / 1024.0)
+    Ok(proc_status(pid, "VmRSS:")? as f64 / 1024.0)
 }
 
 /// The `promtool` to check exposition pages with: `$PROMTOOL` (the Makefile sets

@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use wasm_mgr_tests::proc_status;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -119,19 +120,10 @@ fn start_host(cluster: &Cluster, port: u16, state: &Path) -> Result<Host> {
 /// (RSS, anonymous RSS in MiB, threads) of a process. The rest of RSS is mapped
 /// files, mostly Ceph's shared libraries.
 fn rss(pid: u32) -> Result<(f64, f64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
     Ok((
-        field("VmRSS:") as f64 / 1024.0,
-        field("RssAnon:") as f64 / 1024.0,
-        field("Threads:"),
+        proc_status(pid, "VmRSS:")? as f64 / 1024.0,
+        proc_status(pid, "RssAnon:")? as f64 / 1024.0,
+        proc_status(pid, "Threads:")?,
     ))
 }
 

@@ -12,6 +12,7 @@ use wasm_mgr::serve::ClusterKind;
 use wasm_mgr::serve::{ServeOptions, start};
 use wasm_mgr::source::ceph::CephConfig;
 use wasm_mgr::source::sim::SimConfig;
+use wasm_mgr_tests::proc_status;
 
 const FANOUT_MODULES: usize = 20;
 const FANOUT_ROUNDS: usize = 2000;
@@ -199,25 +200,18 @@ fn measure_rss(modules: &Path, state: &Path) -> Result<(f64, f64, u64)> {
     }
     // Let the modules run a few sim ticks.
     std::thread::sleep(Duration::from_secs(5));
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let pid = child.id();
+    let figures = (
+        proc_status(pid, "VmRSS:")? as f64 / 1024.0,
+        proc_status(pid, "VmHWM:")? as f64 / 1024.0,
+        proc_status(pid, "Threads:")?,
+    );
     let _ = Command::new("kill")
         .arg("-TERM")
-        .arg(child.id().to_string())
+        .arg(pid.to_string())
         .status();
     let _ = child.wait();
-    Ok((
-        field("VmRSS:") as f64 / 1024.0,
-        field("VmHWM:") as f64 / 1024.0,
-        field("Threads:"),
-    ))
+    Ok(figures)
 }
 
 fn tempdir() -> Result<PathBuf> {

@@ -63,16 +63,7 @@ fn start(osds: u32, port: u16) -> Result<Server> {
 }
 
 fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-        })
-        .unwrap_or(0.0)
-        / 1024.0
+    wasm_mgr_tests::rss_mib(pid).unwrap_or(0.0)
 }
 
 /// Mean duration of a whole collection: the per-step sums added up, divided by the

@@ -248,14 +248,22 @@ pub async fn run(mut store: Store<ModuleCtx>, module: Module, inbox: Inbox<'_>) 
 /// `task`, failing the instance if it runs longer than `deadline`: a call that
 /// awaits forever is stopped like one that loops (which `max_run` stops sooner).
 fn within<'a>(deadline: Duration, what: &'static str, task: GuestTask<'a>) -> GuestTask<'a> {
-    Box::pin(async move {
-        match tokio::time::timeout(deadline, task).await {
-            Ok(result) => result,
-            Err(_) => Err(wasmtime::format_err!(
+    Box::pin(before(deadline, what, task))
+}
+
+/// `call`'s result, or an error (which fails the instance) once `deadline` passed.
+async fn before<R>(
+    deadline: Duration,
+    what: &'static str,
+    call: impl Future<Output = wasmtime::Result<R>>,
+) -> wasmtime::Result<R> {
+    tokio::time::timeout(deadline, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(wasmtime::format_err!(
                 "{what} ran past its deadline of {deadline:?}"
-            )),
-        }
-    })
+            ))
+        })
 }
 
 /// One `module-sync` instance at work: the host is its serve loop. It calls `tick`
@@ -346,12 +354,7 @@ async fn bounded<R>(
         usage,
         started: None,
     };
-    match tokio::time::timeout(deadline, timed).await {
-        Ok(result) => result,
-        Err(_) => Err(wasmtime::format_err!(
-            "{what} ran past its deadline of {deadline:?}"
-        )),
-    }
+    before(deadline, what, timed).await
 }
 
 /// A command or HTTP request to a `module-sync` instance.
