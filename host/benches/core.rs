@@ -108,7 +108,8 @@ async fn fanout_and_instantiate(probe: &Path) -> Result<()> {
     // Instantiation of a Rust module from the compiled-component cache.
     let bytes = std::fs::read(probe)?;
     let t0 = Instant::now();
-    let (pre, outcome) = runtime.prepare(&bytes)?;
+    let (pre, outcome) =
+        runtime.prepare(&bytes, &wasm_mgr::runtime::engine::content_hash(&bytes))?;
     println!(
         "{:<56} {:?} ({outcome:?})",
         "load compiled probe component from cache",

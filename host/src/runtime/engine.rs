@@ -8,6 +8,12 @@ use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
+/// SHA-256 of a component file's content, hex: its key in the compile cache and
+/// the version a reload compares.
+pub fn content_hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
 /// How often the engine's epoch advances; a busy guest yields to the host at
 /// least this often.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -61,13 +67,14 @@ impl CompileCache {
     }
 
     /// Compiles `bytes` as a component, or loads it from the cache when the same
-    /// bytes were compiled before by a compatible engine.
+    /// bytes were compiled before by a compatible engine; `hash` is `bytes`'
+    /// [`content_hash`].
     pub fn component(
         &self,
         engine: &wasmtime::Engine,
         bytes: &[u8],
+        hash: &str,
     ) -> Result<(Component, CacheOutcome)> {
-        let hash = hex::encode(Sha256::digest(bytes));
         let path = self.dir.join(format!("{hash}.cwasm"));
         if path.exists() {
             // SAFETY: the file was written by `Component::serialize` of this host

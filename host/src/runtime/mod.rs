@@ -33,7 +33,7 @@ use crate::store::Store as KvStore;
 use bindings::ceph::mgr::types::{CommandResult, CommandTarget, Error as WitError};
 use bindings::{Guest, GuestPre, Module, ModulePre};
 use ctx::{ModuleCtx, RunBudget, Sandbox, Shared};
-use engine::{CacheOutcome, CompileCache};
+use engine::{CacheOutcome, CompileCache, content_hash};
 use module::{Blueprint, ModuleHandle, ModuleStatus, State};
 
 /// Default memory limit of one module instance (`[host] memory_limit`).
@@ -391,10 +391,18 @@ impl std::fmt::Display for ModuleOpError {
 /// Store key (under the host's own name) of the disabled modules.
 const DISABLED_KEY: &str = "disabled_modules";
 
-/// SHA-256 of a file's content, hex.
-fn content_hash(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
+/// A module file's content, read once per load with its hash.
+struct ModuleFile {
+    bytes: Vec<u8>,
+    hash: String,
+}
+
+impl ModuleFile {
+    fn read(path: &Path) -> Result<ModuleFile> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let hash = content_hash(&bytes);
+        Ok(ModuleFile { bytes, hash })
+    }
 }
 
 /// Whether `path` names a module file: `*.wasm`, not hidden (editors' and copy
@@ -510,7 +518,7 @@ impl Runtime {
         name: Option<&str>,
     ) -> Result<(Arc<ModuleHandle>, LoadTimings)> {
         let result = async {
-            let candidate = self.candidate(path, name).await?;
+            let candidate = self.candidate(path, name, ModuleFile::read(path)?).await?;
             if let Some(existing) = self.running(&candidate.info.name) {
                 bail!(
                     "a module named `{}` is already loaded from {}",
@@ -542,27 +550,26 @@ impl Runtime {
     /// received, gets `shutdown`, and is dropped after its grace period.
     pub async fn install(self: &Arc<Self>, path: &Path, force: bool) -> Result<Installed> {
         let _one_at_a_time = self.installing.lock().await;
-        if !force
-            && let Some(current) = self
-                .services
-                .registry
-                .all()
-                .into_iter()
-                .find(|h| h.path == path && h.state() != State::Stopped)
-            && let Ok(bytes) = std::fs::read(path)
-            && content_hash(&bytes) == current.hash
-        {
-            // The running version's file is back (after a broken one, say).
-            self.record_outcome(path, None, false);
-            return Ok(Installed::Unchanged(current));
-        }
-        let replacing = self
+        let file = ModuleFile::read(path);
+        let running = self
             .services
             .registry
             .all()
-            .iter()
-            .any(|h| h.path == path && h.state() != State::Stopped);
-        let result = self.install_new(path).await;
+            .into_iter()
+            .find(|h| h.path == path && h.state() != State::Stopped);
+        if !force
+            && let (Ok(f), Some(current)) = (&file, &running)
+            && f.hash == current.hash
+        {
+            // The running version's file is back (after a broken one, say).
+            self.record_outcome(path, None, false);
+            return Ok(Installed::Unchanged(current.clone()));
+        }
+        let replacing = running.is_some();
+        let result = match file {
+            Ok(file) => self.install_new(path, file).await,
+            Err(e) => Err(e),
+        };
         self.record_outcome(path, result.as_ref().err(), replacing);
         if let Ok(Installed::Started(handle, t) | Installed::Replaced(handle, t)) = &result {
             tracing::info!(
@@ -578,8 +585,8 @@ impl Runtime {
         result
     }
 
-    async fn install_new(self: &Arc<Self>, path: &Path) -> Result<Installed> {
-        let candidate = self.candidate(path, None).await?;
+    async fn install_new(self: &Arc<Self>, path: &Path, file: ModuleFile) -> Result<Installed> {
+        let candidate = self.candidate(path, None, file).await?;
         let name = candidate.info.name.clone();
         self.lock_known().insert(name.clone(), path.to_path_buf());
         if self.is_disabled(&name) {
@@ -762,14 +769,18 @@ impl Runtime {
 
     /// Reads, compiles, instantiates and describes a component, and checks its
     /// description and the operator's settings for it; nothing is started yet.
-    async fn candidate(self: &Arc<Self>, path: &Path, name: Option<&str>) -> Result<Candidate> {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    async fn candidate(
+        self: &Arc<Self>,
+        path: &Path,
+        name: Option<&str>,
+        file: ModuleFile,
+    ) -> Result<Candidate> {
+        let ModuleFile { bytes, hash } = file;
         if !is_component(&bytes) {
             bail!("not a WebAssembly component (a core module or another file)");
         }
-        let hash = content_hash(&bytes);
         let t0 = Instant::now();
-        let (pre, outcome) = self.prepare(&bytes)?;
+        let (pre, outcome) = self.prepare(&bytes, &hash)?;
         let compile = t0.elapsed();
 
         let t1 = Instant::now();
@@ -872,11 +883,11 @@ impl Runtime {
     }
 
     /// Compiles (or loads from the cache) and links a component against the
-    /// `module` world.
-    pub fn prepare(&self, bytes: &[u8]) -> Result<(GuestPre, CacheOutcome)> {
+    /// `module` or the `module-sync` world; `hash` is `bytes`' [`content_hash`].
+    pub fn prepare(&self, bytes: &[u8], hash: &str) -> Result<(GuestPre, CacheOutcome)> {
         let (component, outcome) = self
             .cache
-            .component(&self.engine, bytes)
+            .component(&self.engine, bytes, hash)
             .context("compiling")?;
         let pre = self
             .linker
