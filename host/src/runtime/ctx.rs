@@ -134,6 +134,27 @@ impl RunBudget {
     }
 }
 
+/// The trap raised when a guest runs longer than its [`RunBudget`] allows.
+#[derive(Debug)]
+pub struct RanTooLong {
+    /// How long the guest had run without a pause.
+    pub ran: Duration,
+    /// Its budget.
+    pub max: Duration,
+}
+
+impl std::fmt::Display for RanTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ran WebAssembly for {:.1?} without a pause, over its max_run of {:?}",
+            self.ran, self.max
+        )
+    }
+}
+
+impl std::error::Error for RanTooLong {}
+
 /// What a module keeps across its instances: usage counters and published pages.
 #[derive(Default)]
 pub struct Shared {

@@ -32,7 +32,7 @@ use crate::source::{CommandDest, Source};
 use crate::store::Store as KvStore;
 use bindings::ceph::mgr::types::{CommandResult, CommandTarget, Error as WitError};
 use bindings::{Guest, GuestPre, Module, ModulePre};
-use ctx::{ModuleCtx, RunBudget, Sandbox, Shared};
+use ctx::{ModuleCtx, RanTooLong, RunBudget, Sandbox, Shared};
 use engine::{CacheOutcome, CompileCache, content_hash};
 use module::{Blueprint, ModuleHandle, ModuleStatus, State};
 
@@ -802,7 +802,12 @@ impl Runtime {
         let mut info = tokio::time::timeout(LOAD_TIMEOUT, module.describe(&mut store))
             .await
             .map_err(|_| anyhow!("did not return from describe within {LOAD_TIMEOUT:?}"))?
-            .map_err(|e| anyhow!("trapped in describe: {e:#}"))?;
+            .map_err(|e| match e.downcast_ref::<RanTooLong>() {
+                // Whichever fires first, the run budget or the load timeout,
+                // the module never returned.
+                Some(long) => anyhow!("did not return from describe: it {long}"),
+                None => anyhow!("trapped in describe: {e:#}"),
+            })?;
         if let Some(n) = name {
             info.name = n.to_string();
         }
@@ -961,10 +966,10 @@ impl Runtime {
             let run = &mut ctx.data_mut().run;
             match run.tick(Instant::now()) {
                 Ok(()) => Ok(UpdateDeadline::Yield(1)),
-                Err(ran) => Err(wasmtime::format_err!(
-                    "ran WebAssembly for {ran:.1?} without a pause, over its max_run of {:?}",
-                    run.max()
-                )),
+                Err(ran) => Err(wasmtime::Error::new(RanTooLong {
+                    ran,
+                    max: run.max(),
+                })),
             }
         });
         let module = pre
