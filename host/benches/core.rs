@@ -54,6 +54,8 @@ async fn fanout_and_instantiate(probe: &Path) -> Result<()> {
     let dir = tempdir()?;
     std::fs::create_dir_all(dir.join("modules"))?;
     let host = start(ServeOptions {
+        id: None,
+        ha: None,
         modules: dir.join("modules"),
         cluster: ClusterKind::Sim,
         ceph: CephConfig::default(),

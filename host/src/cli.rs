@@ -67,6 +67,12 @@ impl Client {
             .await
     }
 
+    /// `GET /api/status`: this host's role and the active host.
+    pub async fn status(&self) -> Result<Value> {
+        self.send(self.http.get(format!("{}/api/status", self.base)))
+            .await
+    }
+
     /// `POST /api/modules/<name>/<op>` (`enable`, `disable`, `reload`): what happened.
     pub async fn module_op(&self, name: &str, op: &str) -> Result<String> {
         let url = format!("{}/api/modules/{name}/{op}", self.base);
@@ -99,6 +105,40 @@ fn output(v: &Value) -> Output {
         stdout: v["stdout"].as_str().unwrap_or("").to_string(),
         stderr: v["stderr"].as_str().unwrap_or("").to_string(),
     }
+}
+
+/// `wasm-mgr status` as text: role, lease and the active host.
+pub fn status_text(status: &Value) -> String {
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let mut lines = vec![format!(
+        "{} is {}",
+        text(&status["id"]),
+        text(&status["role"])
+    )];
+    if status["lease"] != "none" {
+        lines.push(format!(
+            "lease: {} ({} ms)",
+            text(&status["lease"]),
+            status["lease_ms"]
+        ));
+    }
+    let active = &status["active"];
+    if active.is_object() {
+        let secs = |k: &str| active[k].as_u64().unwrap_or(0) as f64 / 1000.0;
+        lines.push(format!(
+            "active: {} at {}, for {:.1} s, lease renewed {:.1} s ago",
+            text(&active["id"]),
+            text(&active["api"]),
+            secs("held_ms"),
+            secs("lease_age_ms")
+        ));
+    } else if status["role"] == "standby" {
+        lines.push("active: none known".into());
+    }
+    if let Some(e) = status["last_error"].as_str() {
+        lines.push(format!("last lease error: {e}"));
+    }
+    lines.join("\n")
 }
 
 /// `module ls` as a table.

@@ -37,16 +37,24 @@ struct Api {
 /// `access`; `/modules/<name>/...` is each module's own HTTP.
 pub fn router(runtime: Arc<Runtime>, access: Access) -> Router {
     let api = Api { runtime };
-    let host_routes = Router::new()
-        .route("/api/modules", get(list_modules))
-        .route("/api/modules/{name}", get(show_module))
+    // What only the active host does: it runs the modules and writes the store.
+    let active_routes = Router::new()
         .route("/api/modules/{name}/command", post(module_command))
         .route("/api/modules/{name}/enable", post(enable_module))
         .route("/api/modules/{name}/disable", post(disable_module))
         .route("/api/modules/{name}/reload", post(reload_module))
         .route("/api/ceph", post(ceph_command))
-        .route("/api/crash", get(list_crashes))
         .route("/api/crash/archive-all", post(archive_crashes))
+        .route_layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            active_only,
+        ));
+    let host_routes = Router::new()
+        .merge(active_routes)
+        .route("/api/status", get(host_status))
+        .route("/api/modules", get(list_modules))
+        .route("/api/modules/{name}", get(show_module))
+        .route("/api/crash", get(list_crashes))
         .route("/api/cluster/{name}", get(cluster_get))
         .route("/metrics", get(host_metrics))
         .route_layer(axum::middleware::from_fn_with_state(access, auth::require));
@@ -58,6 +66,43 @@ pub fn router(runtime: Arc<Runtime>, access: Access) -> Router {
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(api)
+}
+
+/// Answers a standby's requests for what only the active does: 503, saying where
+/// the active host is (as ceph-mgr's standby modules point to the active one).
+fn standby(api: &Api) -> Response {
+    let status = api.runtime.services.ha_status();
+    let message = match &status.active {
+        Some(a) => format!(
+            "this host is a standby; the active manager is {} at {}",
+            a.id, a.api
+        ),
+        None => "this host is a standby; no active manager is known yet".to_string(),
+    };
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(json!({ "error": message, "role": status.role, "active": status.active })),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert("retry-after", HeaderValue::from_static("1"));
+    response
+}
+
+async fn active_only(
+    State(api): State<Api>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !api.runtime.services.gate.is_open() {
+        return standby(&api);
+    }
+    next.run(request).await
+}
+
+async fn host_status(State(api): State<Api>) -> Response {
+    axum::Json(api.runtime.services.ha_status()).into_response()
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -424,6 +469,9 @@ async fn module_http(State(api): State<Api>, request: Request) -> Response {
 /// without HTTP, 413 for a body over [`MAX_BODY`], 503 with the reason when the
 /// module is not running, busy or too slow.
 async fn forward_http(api: &Api, name: &str, path: String, request: Request) -> Response {
+    if !api.runtime.services.gate.is_open() {
+        return standby(api);
+    }
     let Some(module) = api.runtime.services.registry.get(name) else {
         return error(StatusCode::NOT_FOUND, format!("no module `{name}`"));
     };

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod cluster;
 pub mod command;
 pub mod config;
+pub mod ha;
 pub mod http;
 pub mod metrics;
 pub mod runtime;

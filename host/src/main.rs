@@ -8,10 +8,10 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use wasm_mgr::cli::{Client, module_table};
+use wasm_mgr::cli::{Client, module_table, status_text};
 use wasm_mgr::scaffold::{Lang, new_module};
 use wasm_mgr::serve::ClusterKind;
-use wasm_mgr::serve::{ServeOptions, start};
+use wasm_mgr::serve::{HaOptions, HaPlace, ServeOptions, start};
 use wasm_mgr::source::ceph::CephConfig;
 use wasm_mgr::source::sim::SimConfig;
 
@@ -41,6 +41,12 @@ struct Cli {
 enum Action {
     /// Run the host: load every component in the modules folder and serve the API.
     Serve(Box<ServeArgs>),
+    /// This host's role (active or standby), the active host and the lease age.
+    Status {
+        /// `json` for the raw answer.
+        #[arg(long, default_value = "plain")]
+        format: String,
+    },
     /// Manage modules.
     Module {
         #[command(subcommand)]
@@ -140,6 +146,25 @@ struct ServeArgs {
     /// Serve the API without a token (refused on a non-loopback address).
     #[arg(long)]
     no_auth: bool,
+    /// This host's manager id (default: `[host] mgr_id`, else `x`); hosts of one
+    /// HA group need different ids.
+    #[arg(long)]
+    id: Option<String>,
+    /// High availability over a folder the hosts on this machine share: the lease
+    /// and the module store live there.
+    #[arg(long, conflicts_with = "ha_pool")]
+    ha_dir: Option<PathBuf>,
+    /// High availability through the real cluster (`--cluster ceph`): the lease is
+    /// a RADOS lock on an object in this pool, which also keeps the module store.
+    #[arg(long)]
+    ha_pool: Option<String>,
+    /// The lease object in `--ha-pool`.
+    #[arg(long, default_value = "wasm-mgr")]
+    ha_object: String,
+    /// Lease duration in milliseconds: the active renews every third of it, and a
+    /// standby takes over once it expired.
+    #[arg(long, default_value_t = 3000)]
+    lease_ms: u64,
     /// Seed of the simulated cluster.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -219,7 +244,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 perf_interval: Duration::from_millis(args.ceph_perf_ms),
                 ..CephConfig::default()
             };
+            let place = match (args.ha_dir, args.ha_pool) {
+                (Some(dir), _) => Some(HaPlace::Folder(dir)),
+                (None, Some(pool)) => Some(HaPlace::Pool {
+                    pool,
+                    object: args.ha_object,
+                }),
+                (None, None) => None,
+            };
             let host = start(ServeOptions {
+                id: args.id,
+                ha: place.map(|place| HaOptions {
+                    place,
+                    lease: Duration::from_millis(args.lease_ms.max(300)),
+                }),
                 modules: args.modules,
                 cluster: args.cluster,
                 ceph,
@@ -234,6 +272,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             host.run_until_signal().await?;
             Ok(ExitCode::SUCCESS)
         }
+        Action::Status { format } => {
+            let status = client.status().await?;
+            if format == "json" {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                println!("{}", status_text(&status));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Action::Module { action } => {
             let (name, op) = match action {
                 ModuleAction::Ls { format } => {
@@ -241,6 +288,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     if format == "json" {
                         println!("{}", serde_json::to_string_pretty(&rows)?);
                     } else {
+                        println!("{}\n", status_text(&client.status().await?));
                         println!("{}", module_table(&rows));
                     }
                     return Ok(ExitCode::SUCCESS);

@@ -18,13 +18,14 @@ const CALL_BUCKETS: &[f64] = &[
 ];
 
 /// Every state a module can be in, for the one-hot state gauge.
-const STATES: [&str; 6] = [
+const STATES: [&str; 7] = [
     "starting",
     "running",
     "restarting",
     "failed",
     "stopped",
     "disabled",
+    "standby",
 ];
 
 /// The host's metric families.
@@ -205,11 +206,15 @@ impl Metrics {
                 ModuleRow::Failed { path, .. } => {
                     self.load_failed.with_label_values(&[path]).set(1)
                 }
-                ModuleRow::Disabled { name, .. } => {
-                    for state in STATES {
+                ModuleRow::Idle { name, state, .. } => {
+                    let current = serde_json::to_value(state)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    for s in STATES {
                         self.state
-                            .with_label_values(&[name, state])
-                            .set(i64::from(state == "disabled"));
+                            .with_label_values(&[name, s])
+                            .set(i64::from(s == current));
                     }
                 }
             }

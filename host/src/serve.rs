@@ -4,12 +4,16 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::auth::{Access, TOKEN_FILE};
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::ha::folder::FolderLease;
+use crate::ha::rados::RadosLease;
+use crate::ha::{Duties, Gate, Ha, LeaseBackend};
 use crate::metrics::Metrics;
 use crate::runtime::{Registry, Runtime, Services, fan_out};
 use crate::source::Source;
@@ -19,6 +23,10 @@ use crate::store::Store;
 
 /// Everything `serve` needs.
 pub struct ServeOptions {
+    /// This host's manager id, over the config's `[host] mgr_id`.
+    pub id: Option<String>,
+    /// High availability, if this host is one of a group.
+    pub ha: Option<HaOptions>,
     /// Folder of module components.
     pub modules: PathBuf,
     /// Where the cluster state comes from.
@@ -39,6 +47,27 @@ pub struct ServeOptions {
     pub sim: SimConfig,
 }
 
+/// How a host takes part in a group of which one is active.
+pub struct HaOptions {
+    /// Where the lease and the shared module store live.
+    pub place: HaPlace,
+    /// Lease duration.
+    pub lease: Duration,
+}
+
+/// Where an HA group keeps its lease and module store.
+pub enum HaPlace {
+    /// A folder shared by the hosts of one machine.
+    Folder(PathBuf),
+    /// An object in a RADOS pool of the real cluster.
+    Pool {
+        /// The pool (it must exist).
+        pool: String,
+        /// The object.
+        object: String,
+    },
+}
+
 /// The cluster sources `serve` can follow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ClusterKind {
@@ -56,6 +85,24 @@ pub struct Host {
     pub addr: SocketAddr,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     _watcher: notify::RecommendedWatcher,
+    ha: Option<(Arc<Ha>, tokio::task::JoinHandle<()>)>,
+}
+
+/// What an HA host does as its role changes: start the modules in its folder, or
+/// stop them.
+struct ModuleDuties {
+    runtime: Arc<Runtime>,
+    modules: PathBuf,
+}
+
+impl Duties for ModuleDuties {
+    async fn take_over(&self) {
+        self.runtime.activate(&self.modules).await;
+    }
+
+    async fn step_down(&self, deadline: Instant) {
+        self.runtime.deactivate(deadline).await;
+    }
 }
 
 /// Builds the host and loads the modules; the API is listening when this returns.
@@ -68,8 +115,29 @@ pub async fn start(opts: ServeOptions) -> Result<Host> {
         .with_context(|| format!("creating state folder {}", opts.state_dir.display()))?;
     // Before anything starts: an API that would be open to the network is refused.
     let access = Access::for_listener(opts.http, &opts.state_dir.join(TOKEN_FILE), opts.no_auth)?;
-    let store = Store::open(&opts.state_dir.join("modules.redb"))?;
-    let mgr_id = config.host.mgr_id.clone().unwrap_or_else(|| "x".into());
+    let mgr_id = opts
+        .id
+        .clone()
+        .or_else(|| config.host.mgr_id.clone())
+        .unwrap_or_else(|| "x".into());
+    // The API address goes into the lease, so bind it first.
+    let listener = tokio::net::TcpListener::bind(opts.http)
+        .await
+        .with_context(|| format!("listening on {}", opts.http))?;
+    let addr = listener.local_addr()?;
+    let mut lease: Option<Arc<dyn LeaseBackend>> = match &opts.ha {
+        Some(HaOptions {
+            place: HaPlace::Folder(dir),
+            ..
+        }) => Some(Arc::new(FolderLease::new(dir)?)),
+        Some(HaOptions {
+            place: HaPlace::Pool { .. },
+            ..
+        }) if opts.cluster != ClusterKind::Ceph => {
+            bail!("--ha-pool needs --cluster ceph (with the simulated cluster use --ha-dir)")
+        }
+        _ => None,
+    };
     let (cluster, source) = match opts.cluster {
         ClusterKind::Sim => {
             let cluster = Cluster::new(&sim::fsid_for_seed(opts.sim.seed));
@@ -79,10 +147,37 @@ pub async fn start(opts: ServeOptions) -> Result<Host> {
         }
         ClusterKind::Ceph => {
             let ceph = CephSource::open(opts.ceph).context("opening the ceph cluster source")?;
+            if let Some(HaOptions {
+                place: HaPlace::Pool { pool, object },
+                lease: duration,
+            }) = &opts.ha
+            {
+                // A connection of its own, whose OSD operations give up well
+                // within a lease.
+                let timeout = (duration.as_secs() as u32 / 3).max(1);
+                let rados = ceph.client(timeout)?;
+                lease = Some(Arc::new(
+                    RadosLease::new(Arc::new(rados), pool, object)
+                        .context("opening the HA lease")?,
+                ));
+            }
             let cluster = Cluster::new(ceph.fsid());
             let handle = ceph.start(cluster.clone())?;
             (cluster, Source::Ceph(handle))
         }
+    };
+    let ha = match (lease, &opts.ha) {
+        (Some(backend), Some(o)) => Some(Ha::new(
+            backend,
+            o.lease,
+            &mgr_id,
+            &format!("http://{addr}"),
+        )),
+        _ => None,
+    };
+    let store = match &ha {
+        Some(ha) => Store::shared(ha.clone()),
+        None => Store::open(&opts.state_dir.join("modules.redb"))?,
     };
     let services = Arc::new(Services {
         cluster,
@@ -93,6 +188,10 @@ pub async fn start(opts: ServeOptions) -> Result<Host> {
         registry: Registry::default(),
         metrics: Metrics::new(),
         crashes: Default::default(),
+        gate: ha
+            .as_ref()
+            .map_or_else(|| Arc::new(Gate::alone()), |h| h.gate()),
+        ha: ha.clone(),
     });
     let runtime = Runtime::new(
         services.clone(),
@@ -101,13 +200,34 @@ pub async fn start(opts: ServeOptions) -> Result<Host> {
         opts.compile_cache.as_deref(),
     )?;
     tokio::spawn(fan_out(services.clone()));
-    runtime.load_dir(&opts.modules).await?;
+    let election = match &ha {
+        // A host alone runs its modules before its API answers.
+        None => {
+            runtime.load_dir(&opts.modules).await?;
+            None
+        }
+        // An HA host answers at once (as a standby), compiles its modules, then
+        // competes for the lease.
+        Some(ha) => {
+            let (election, warm, modules) = (ha.clone(), runtime.clone(), opts.modules.clone());
+            let duties = Arc::new(ModuleDuties {
+                runtime: runtime.clone(),
+                modules: opts.modules.clone(),
+            });
+            let task = tokio::spawn(async move {
+                let dir = modules.clone();
+                match tokio::task::spawn_blocking(move || warm.warm_dir(&dir)).await {
+                    Ok(Err(e)) => tracing::error!("standby: {e:#}"),
+                    Err(e) => tracing::error!("standby: preparing modules: {e}"),
+                    Ok(Ok(())) => {}
+                }
+                election.run(duties).await;
+            });
+            Some((ha.clone(), task))
+        }
+    };
     let watcher = crate::watch::watch(runtime.clone(), &opts.modules)?;
 
-    let listener = tokio::net::TcpListener::bind(opts.http)
-        .await
-        .with_context(|| format!("listening on {}", opts.http))?;
-    let addr = listener.local_addr()?;
     let app = crate::http::router(runtime.clone(), access);
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     tracing::info!("wasm-mgr API on http://{addr}");
@@ -131,6 +251,7 @@ pub async fn start(opts: ServeOptions) -> Result<Host> {
         addr,
         server,
         _watcher: watcher,
+        ha: election,
     })
 }
 
@@ -146,7 +267,14 @@ impl Host {
             }
         }
         tracing::info!("stopping modules");
+        if let Some((_, election)) = &self.ha {
+            election.abort();
+        }
         self.runtime.stop_all().await;
+        // A standby need not wait for the lease to expire.
+        if let Some((ha, _)) = &self.ha {
+            ha.release().await;
+        }
         self.runtime.services.source.stop();
         Ok(())
     }

@@ -1,13 +1,18 @@
-//! The modules' persistent key-value store: one redb database in the state folder,
-//! one key space per module (ceph-mgr's `get_store`/`set_store`).
+//! The modules' persistent key-value store (ceph-mgr's `get_store`/`set_store`),
+//! one key space per module: a redb database in the state folder for a host alone,
+//! or, for hosts in an HA group, the store of the lease backend (shared by every
+//! host, written only by the active one, read from memory).
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
-use redb::{Database, ReadableDatabase, TableDefinition, TableError};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 
-/// Keys are `<module>\0<key>`, so one module's keys sort together and a prefix
-/// scan never crosses into another module.
+use crate::ha::Ha;
+
+/// One table of full keys (see [`Store`] for their shape) to values.
 const KV: TableDefinition<&str, &str> = TableDefinition::new("module_kv");
 
 /// Largest key a module may store, in bytes.
@@ -16,33 +21,141 @@ pub const MAX_KEY_BYTES: usize = 1024;
 /// modules often keep bigger JSON blobs, so allow more).
 pub const MAX_VALUE_BYTES: usize = 4 << 20;
 
-/// The store shared by every module of one host.
-pub struct Store {
+/// A redb database of full keys.
+pub struct Redb {
     db: Database,
 }
 
-impl Store {
-    /// Opens (or creates) the store at `path`.
-    pub fn open(path: &Path) -> Result<Self> {
+impl Redb {
+    /// Opens (or creates) the database at `path`.
+    pub fn open(path: &Path) -> Result<Redb> {
         let db = Database::create(path)
             .with_context(|| format!("opening module store {}", path.display()))?;
         let txn = db.begin_write()?;
         txn.open_table(KV)?;
         txn.commit()?;
-        Ok(Store { db })
+        Ok(Redb { db })
     }
 
-    /// Value of `key` for `module`.
-    pub fn get(&self, module: &str, key: &str) -> Result<Option<String>> {
+    fn get(&self, key: &str) -> Result<Option<String>> {
         let txn = self.db.begin_read()?;
         let table = match txn.open_table(KV) {
             Ok(t) => t,
             Err(TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        Ok(table
-            .get(full_key(module, key).as_str())?
-            .map(|v| v.value().to_string()))
+        Ok(table.get(key)?.map(|v| v.value().to_string()))
+    }
+
+    /// Sets `key`; `None` removes it. Durable when this returns.
+    pub fn set(&self, key: &str, value: Option<&str>) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(KV)?;
+            match value {
+                Some(v) => {
+                    table.insert(key, v)?;
+                }
+                None => {
+                    table.remove(key)?;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Every key starting with `prefix`, in key order.
+    fn range(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(KV)?;
+        let mut out = Vec::new();
+        for entry in table.range(prefix..)? {
+            let (k, v) = entry?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            out.push((k.value().to_string(), v.value().to_string()));
+        }
+        Ok(out)
+    }
+
+    /// Every key and value.
+    pub fn all(&self) -> Result<BTreeMap<String, String>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(KV)?;
+        table
+            .iter()?
+            .map(|e| {
+                let (k, v) = e?;
+                Ok((k.value().to_string(), v.value().to_string()))
+            })
+            .collect()
+    }
+}
+
+/// The store shared by every module of one host. Keys are `<module>\0<key>` in the
+/// local database and `<module>/<key>` in a shared one (module names have neither
+/// character), so a prefix scan never crosses into another module.
+pub struct Store {
+    backend: Backend,
+}
+
+enum Backend {
+    Local(Redb),
+    Shared {
+        ha: Arc<Ha>,
+        cache: RwLock<BTreeMap<String, String>>,
+    },
+}
+
+impl Store {
+    /// A host's own store at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        Ok(Store {
+            backend: Backend::Local(Redb::open(path)?),
+        })
+    }
+
+    /// The store an HA group shares through `ha`'s lease backend; empty until
+    /// [`Store::reload`].
+    pub fn shared(ha: Arc<Ha>) -> Self {
+        Store {
+            backend: Backend::Shared {
+                ha,
+                cache: RwLock::default(),
+            },
+        }
+    }
+
+    /// Re-reads a shared store (a host that takes over reads what its predecessor
+    /// wrote); nothing for a local one.
+    pub fn reload(&self) -> Result<()> {
+        if let Backend::Shared { ha, cache } = &self.backend {
+            let all = ha.load().context("loading the shared module store")?;
+            *cache.write().unwrap_or_else(|e| e.into_inner()) = all;
+        }
+        Ok(())
+    }
+
+    fn full_key(&self, module: &str, key: &str) -> String {
+        match self.backend {
+            Backend::Local(_) => format!("{module}\0{key}"),
+            Backend::Shared { .. } => format!("{module}/{key}"),
+        }
+    }
+
+    /// Value of `key` for `module`.
+    pub fn get(&self, module: &str, key: &str) -> Result<Option<String>> {
+        let full = self.full_key(module, key);
+        match &self.backend {
+            Backend::Local(db) => db.get(&full),
+            Backend::Shared { cache, .. } => Ok(cache
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&full)
+                .cloned()),
+        }
     }
 
     /// Sets `key` for `module`; `None` removes it. Durable when this returns.
@@ -59,45 +172,40 @@ impl Store {
                 v.len()
             );
         }
-        let txn = self.db.begin_write()?;
-        {
-            let mut table = txn.open_table(KV)?;
-            let k = full_key(module, key);
-            match value {
-                Some(v) => {
-                    table.insert(k.as_str(), v)?;
-                }
-                None => {
-                    table.remove(k.as_str())?;
-                }
+        let full = self.full_key(module, key);
+        match &self.backend {
+            Backend::Local(db) => db.set(&full, value),
+            Backend::Shared { ha, cache } => {
+                ha.write(&full, value)?;
+                let mut cache = cache.write().unwrap_or_else(|e| e.into_inner());
+                match value {
+                    Some(v) => cache.insert(full, v.to_string()),
+                    None => cache.remove(&full),
+                };
+                Ok(())
             }
         }
-        txn.commit()?;
-        Ok(())
     }
 
     /// Every `(key, value)` of `module` whose key starts with `prefix`, in key order.
     pub fn list(&self, module: &str, prefix: &str) -> Result<Vec<(String, String)>> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(KV)?;
-        let start = full_key(module, prefix);
-        let mut out = Vec::new();
-        for entry in table.range(start.as_str()..)? {
-            let (k, v) = entry?;
-            let Some(key) = k.value().strip_prefix(&start[..module.len() + 1]) else {
-                break;
-            };
-            if !key.starts_with(prefix) {
-                break;
-            }
-            out.push((key.to_string(), v.value().to_string()));
-        }
-        Ok(out)
+        let start = self.full_key(module, prefix);
+        let strip = module.len() + 1;
+        let found = match &self.backend {
+            Backend::Local(db) => db.range(&start)?,
+            Backend::Shared { cache, .. } => cache
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .range(start.clone()..)
+                .take_while(|(k, _)| k.starts_with(&start))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        Ok(found
+            .into_iter()
+            .map(|(k, v)| (k[strip..].to_string(), v))
+            .collect())
     }
-}
-
-fn full_key(module: &str, key: &str) -> String {
-    format!("{module}\0{key}")
 }
 
 #[cfg(test)]

@@ -77,6 +77,14 @@ async fn apply(runtime: &Arc<Runtime>, path: &Path) {
         runtime.remove_file(path).await;
         return;
     }
+    if !runtime.services.gate.is_open() {
+        // A standby only keeps the new version compiled and ready.
+        match runtime.warm_file(path) {
+            Ok(()) => tracing::info!("standby: {} is ready", path.display()),
+            Err(e) => tracing::warn!("standby: cannot prepare {}: {e:#}", path.display()),
+        }
+        return;
+    }
     match runtime.install(path, false).await {
         // Loads and reloads are logged by the runtime.
         Ok(Installed::Started(..) | Installed::Replaced(..) | Installed::Unchanged(_)) => {}

@@ -27,6 +27,7 @@ use crate::cluster::model::{Change, NotifyKind};
 use crate::command::{Signature, find_by_prefix};
 use crate::config::Grants;
 use crate::config::{Config, ModuleConfig, ResolvedOptions};
+use crate::ha::{Gate, Ha, Role};
 use crate::metrics::Metrics;
 use crate::source::{CommandDest, Source};
 use crate::store::Store as KvStore;
@@ -68,6 +69,10 @@ pub struct Services {
     pub metrics: Metrics,
     /// Module crashes not yet archived by an operator.
     pub crashes: Mutex<Vec<Crash>>,
+    /// Open while this host is the active manager (always, for a host alone).
+    pub gate: Arc<Gate>,
+    /// The election, for a host in an HA group.
+    pub ha: Option<Arc<Ha>>,
 }
 
 /// One failed module instance (a trap, a panic, a limit or deadline breach), as
@@ -89,6 +94,21 @@ pub struct Crash {
 pub const RECENT_CRASH: Duration = Duration::from_secs(14 * 24 * 3600);
 
 impl Services {
+    /// This host's role and the active host (a host alone is always active).
+    pub fn ha_status(&self) -> crate::ha::Status {
+        match &self.ha {
+            Some(ha) => ha.status(),
+            None => crate::ha::Status {
+                role: Role::Active,
+                id: self.mgr_id.clone(),
+                lease: "none".into(),
+                lease_ms: 0,
+                active: None,
+                last_error: None,
+            },
+        }
+    }
+
     /// Runs a cluster command for module `from`: mon and OSD commands go to the
     /// cluster, mgr commands to the module that declares them.
     pub async fn send_command(
@@ -98,6 +118,11 @@ impl Services {
         command: &str,
         inbuf: String,
     ) -> Result<CommandResult, WitError> {
+        if !self.gate.is_open() {
+            return Err(WitError::Unavailable(
+                "this host is not the active manager".into(),
+            ));
+        }
         let dict: serde_json::Value = serde_json::from_str(command)
             .map_err(|e| WitError::Invalid(format!("command is not JSON: {e}")))?;
         if dict.get("prefix").and_then(|p| p.as_str()).is_none() {
@@ -312,11 +337,12 @@ impl Registry {
 pub enum ModuleRow {
     /// A loaded module.
     Loaded(ModuleStatus),
-    /// A module the operator disabled.
-    Disabled {
-        /// Module name.
+    /// A module found in the modules folder that does not run here: the operator
+    /// disabled it, or this host is a standby.
+    Idle {
+        /// Module name (a standby names it by its file).
         name: String,
-        /// Always `disabled`.
+        /// `disabled` or `standby`.
         state: State,
         /// Its file, if the modules folder has it.
         path: Option<String>,
@@ -430,6 +456,9 @@ pub struct Runtime {
     disabled: std::sync::Mutex<BTreeSet<String>>,
     /// Loads and reloads happen one at a time.
     installing: tokio::sync::Mutex<()>,
+    /// Components a standby compiled ahead of taking over, by file, with the
+    /// file's content hash.
+    warm: std::sync::Mutex<BTreeMap<PathBuf, (String, GuestPre)>>,
     /// Shared host services.
     pub services: Arc<Services>,
 }
@@ -461,11 +490,7 @@ impl Runtime {
         .map_err(|e| anyhow!("linking ceph:mgr/mgr-blocking: {e:#}"))?;
         Module::add_to_linker::<_, HasSelf<ModuleCtx>>(&mut linker, |ctx| ctx)
             .map_err(|e| anyhow!("linking ceph:mgr: {e:#}"))?;
-        let disabled = match services.store.get(HOST_HEALTH_KEY, DISABLED_KEY)? {
-            Some(text) => serde_json::from_str(&text)
-                .with_context(|| format!("reading the disabled modules: {text}"))?,
-            None => BTreeSet::new(),
-        };
+        let disabled = read_disabled(&services.store)?;
         Ok(Arc::new(Runtime {
             engine,
             linker,
@@ -478,6 +503,7 @@ impl Runtime {
             known: std::sync::Mutex::default(),
             disabled: std::sync::Mutex::new(disabled),
             installing: tokio::sync::Mutex::new(()),
+            warm: std::sync::Mutex::default(),
             services,
         }))
     }
@@ -486,14 +512,8 @@ impl Runtime {
     /// and listed, not started). Files that fail are reported (log, `module ls`,
     /// health) and skipped; the others run.
     pub async fn load_dir(self: &Arc<Self>, dir: &Path) -> Result<Vec<Arc<ModuleHandle>>> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .with_context(|| format!("reading modules folder {}", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| is_module_file(p) && p.is_file())
-            .collect();
-        files.sort();
         let mut loaded = Vec::new();
-        for path in files {
+        for path in module_files(dir)? {
             match self.install(&path, false).await {
                 Ok(Installed::Started(handle, _) | Installed::Replaced(handle, _)) => {
                     loaded.push(handle);
@@ -667,6 +687,7 @@ impl Runtime {
 
     /// Stops the module loaded from `path` (its file was removed) and forgets the file.
     pub async fn remove_file(&self, path: &Path) {
+        self.lock_warm().remove(path);
         self.services.registry.clear_failure(path);
         self.lock_known().retain(|_, p| p != path);
         let gone = self
@@ -780,7 +801,15 @@ impl Runtime {
             bail!("not a WebAssembly component (a core module or another file)");
         }
         let t0 = Instant::now();
-        let (pre, outcome) = self.prepare(&bytes, &hash)?;
+        let ready = self
+            .lock_warm()
+            .get(path)
+            .filter(|(h, _)| *h == hash)
+            .map(|(_, pre)| pre.clone());
+        let (pre, outcome) = match ready {
+            Some(pre) => (pre, CacheOutcome::Hit),
+            None => self.prepare(&bytes, &hash)?,
+        };
         let compile = t0.elapsed();
 
         let t1 = Instant::now();
@@ -1003,17 +1032,21 @@ impl Runtime {
             .map(|m| ModuleRow::Loaded(m.status()))
             .collect();
         let known = self.lock_known().clone();
-        rows.extend(self.lock_disabled().iter().map(|name| ModuleRow::Disabled {
+        rows.extend(self.lock_disabled().iter().map(|name| ModuleRow::Idle {
             name: name.clone(),
             state: State::Disabled,
             path: known.get(name).map(|p| p.display().to_string()),
         }));
+        if !self.services.gate.is_open() {
+            rows.extend(self.lock_warm().keys().map(|path| ModuleRow::Idle {
+                name: file_stem(path),
+                state: State::Standby,
+                path: Some(path.display().to_string()),
+            }));
+        }
         rows.extend(self.services.registry.load_failures().into_iter().map(|f| {
             ModuleRow::Failed {
-                name: Path::new(&f.file)
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or(f.file.clone()),
+                name: file_stem(Path::new(&f.file)),
                 state: State::Failed,
                 last_error: f.error,
                 path: f.path,
@@ -1027,6 +1060,82 @@ impl Runtime {
         let modules = self.services.registry.all();
         futures::future::join_all(modules.iter().map(|m| m.stop())).await;
     }
+
+    /// What a standby does with a module file: compile it (or take it from the
+    /// cache) and keep it ready to start, running nothing.
+    pub fn warm_file(&self, path: &Path) -> Result<()> {
+        let file = ModuleFile::read(path)?;
+        if let Some((hash, _)) = self.lock_warm().get(path)
+            && *hash == file.hash
+        {
+            return Ok(());
+        }
+        let (pre, _) = self.prepare(&file.bytes, &file.hash)?;
+        self.lock_warm()
+            .insert(path.to_path_buf(), (file.hash, pre));
+        Ok(())
+    }
+
+    /// [`Runtime::warm_file`] for every module file in `dir`; failures are logged
+    /// (they are reported again when the host takes over).
+    pub fn warm_dir(&self, dir: &Path) -> Result<()> {
+        for path in module_files(dir)? {
+            if let Err(e) = self.warm_file(&path) {
+                tracing::warn!("standby: cannot prepare {}: {e:#}", path.display());
+            }
+        }
+        release_compile_memory();
+        Ok(())
+    }
+
+    /// Takes over as the active manager: re-reads the shared store and the
+    /// disabled set (the previous active may have changed them), then starts every
+    /// module in `dir`.
+    pub async fn activate(self: &Arc<Self>, dir: &Path) {
+        if let Err(e) = self.services.store.reload() {
+            tracing::error!("{e:#}; modules start with an empty store view");
+        }
+        match read_disabled(&self.services.store) {
+            Ok(set) => *self.lock_disabled() = set,
+            Err(e) => tracing::error!("{e:#}"),
+        }
+        if let Err(e) = self.load_dir(dir).await {
+            tracing::error!("{e:#}");
+        }
+    }
+
+    /// Steps down to standby: every module leaves the registry at once (nothing
+    /// reaches it any more) and is stopped; past `deadline` the gate is shut
+    /// whatever they still do, and their grace periods end them.
+    pub async fn deactivate(&self, deadline: Instant) {
+        let modules = self.services.registry.all();
+        for m in &modules {
+            self.services.registry.remove(m);
+        }
+        self.refresh();
+        let stops = futures::future::join_all(modules.iter().map(|m| m.stop()));
+        if tokio::time::timeout_at(deadline.into(), stops)
+            .await
+            .is_err()
+        {
+            tracing::warn!("standby: some modules were still stopping at the lease deadline");
+        }
+    }
+
+    fn lock_warm(&self) -> std::sync::MutexGuard<'_, BTreeMap<PathBuf, (String, GuestPre)>> {
+        self.warm.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The module files in `dir`, sorted.
+fn module_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading modules folder {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| is_module_file(p) && p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// Delivers every cluster change to the modules that want its kind, until the
@@ -1035,6 +1144,7 @@ pub async fn fan_out(services: Arc<Services>) {
     let mut changes = services.cluster.subscribe();
     loop {
         match changes.recv().await {
+            Ok(_) if !services.gate.is_open() => {}
             Ok(change) => {
                 for m in services.registry.all() {
                     m.notify(&change);
@@ -1071,6 +1181,21 @@ fn release_compile_memory() {
 }
 
 /// Whether `bytes` start with the component-model preamble (magic, then layer 1).
+/// The modules the operator disabled, as kept in the store.
+fn read_disabled(store: &KvStore) -> Result<BTreeSet<String>> {
+    Ok(match store.get(HOST_HEALTH_KEY, DISABLED_KEY)? {
+        Some(text) => serde_json::from_str(&text)
+            .with_context(|| format!("reading the disabled modules: {text}"))?,
+        None => BTreeSet::new(),
+    })
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 fn is_component(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [1, 0]
 }

@@ -53,6 +53,8 @@ pub enum State {
     Stopped,
     /// Disabled by an operator: found in the modules folder, not started.
     Disabled,
+    /// Compiled and ready on a standby host; runs when it takes over.
+    Standby,
 }
 
 /// What `module ls` and `GET /api/modules` show of one module.

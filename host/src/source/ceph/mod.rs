@@ -89,6 +89,20 @@ impl CephSource {
         Ok(CephSource { lib, cfg, fsid })
     }
 
+    /// A connected handle of its own (for the HA lease) whose monitor and OSD
+    /// operations give up after `timeout_secs`.
+    pub fn client(&self, timeout_secs: u32) -> Result<Rados> {
+        let rados = Rados::new(
+            Arc::clone(&self.lib),
+            &self.cfg.name,
+            &self.cfg.conf,
+            self.cfg.keyring.as_deref(),
+            timeout_secs,
+        )?;
+        rados.connect()?;
+        Ok(rados)
+    }
+
     /// The cluster's fsid as configured (empty if `ceph.conf` has none).
     pub fn fsid(&self) -> &str {
         &self.fsid
