@@ -189,6 +189,23 @@ impl CephCluster {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Runs the real `rados` CLI against the cluster; returns its stdout.
+    pub fn rados(&self, args: &[&str]) -> Result<String> {
+        let out = Command::new("rados")
+            .arg("-c")
+            .arg(&self.conf)
+            .args(args)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "rados {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// Runs `ceph <args> --format json` and parses the answer.
     pub fn ceph_json(&self, args: &[&str]) -> Result<Value> {
         let mut all = args.to_vec();
@@ -223,6 +240,27 @@ impl Drop for CephCluster {
             eprintln!("stopping the test cluster: {e}");
         }
     }
+}
+
+/// The keys of an HA folder's shared store, read as the hosts do: under the
+/// folder's lock, straight from its database (a witness independent of the hosts).
+pub fn ha_folder_keys(dir: &Path) -> Result<Vec<String>> {
+    use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+    const KV: TableDefinition<&str, &str> = TableDefinition::new("module_kv");
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lease.lock"))?;
+    lock.lock()?;
+    let db = redb::Database::create(dir.join("store.redb"))?;
+    let txn = db.begin_read()?;
+    let table = txn.open_table(KV)?;
+    let mut keys = Vec::new();
+    for entry in table.iter()? {
+        keys.push(entry?.0.value().to_string());
+    }
+    Ok(keys)
 }
 
 /// A running `wasm-mgr serve` with its own folders; killed when dropped.
@@ -378,6 +416,72 @@ impl Host {
             }
         }
         Ok(())
+    }
+
+    /// Sends `signal` (`KILL`, `STOP`, `CONT`) to the host process.
+    pub fn signal(&self, signal: &str) -> Result<()> {
+        let pid = self.pid().context("the host is not running")?;
+        let ok = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()?
+            .success();
+        anyhow::ensure!(ok, "kill -{signal} {pid} failed");
+        Ok(())
+    }
+
+    /// `kill -9`s the host and reaps it.
+    pub fn kill(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Starts the host again on its folders after [`Host::kill`] or [`Host::stop`].
+    pub async fn start_again(&mut self) -> Result<()> {
+        self.spawn().await
+    }
+
+    /// `GET /api/status`: role, active host and lease (a paused host gets 2 s).
+    pub async fn status(&self) -> Result<Value> {
+        Ok(self
+            .client
+            .get(self.url("/api/status"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
+
+    /// Whether the host says it is the active one (false if it does not answer).
+    pub async fn is_active(&self) -> bool {
+        match self.status().await {
+            Ok(s) => s["role"] == "active",
+            Err(_) => false,
+        }
+    }
+
+    /// The intervals in which the host said it was active, from its log, in Unix
+    /// milliseconds; the last one is open (`None`) while it still is.
+    pub fn active_intervals(&self) -> Vec<(u64, Option<u64>)> {
+        let mut out: Vec<(u64, Option<u64>)> = Vec::new();
+        let number_after = |line: &str, marker: &str| -> Option<u64> {
+            let rest = &line[line.find(marker)? + marker.len()..];
+            rest.split_whitespace().next()?.parse().ok()
+        };
+        for line in self.log().lines() {
+            if let Some(from) = number_after(line, "is active from ") {
+                out.push((from, None));
+            } else if let Some(until) = number_after(line, "it was active until ")
+                && let Some(last) = out.last_mut()
+            {
+                last.1 = Some(until);
+            }
+        }
+        out
     }
 
     /// Process id of the running host.

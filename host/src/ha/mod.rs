@@ -49,7 +49,8 @@ pub trait LeaseBackend: Send + Sync + 'static {
     /// Names the backend and its place (`folder /srv/ha`, `rados pool/object`).
     fn describe(&self) -> String;
     /// Takes the lease for `me` for `lease` if it is free, expired or already
-    /// `me`'s; `Ok(Some(holder))` when another host holds it.
+    /// `me`'s; `Ok(Some(holder))` when another host holds it (with an empty id
+    /// if it has not said who it is yet).
     fn acquire(&self, me: &Holder, lease: Duration) -> Result<Option<Holder>>;
     /// Extends `me`'s lease by `lease`; `Ok(false)` when `me` no longer holds it.
     fn renew(&self, me: &Holder, lease: Duration) -> Result<bool>;
@@ -209,7 +210,7 @@ impl Ha {
             id: self.me().id,
             lease: self.backend.describe(),
             lease_ms: self.lease.as_millis() as u64,
-            active: active.map(|h| ActiveInfo {
+            active: active.filter(|h| !h.id.is_empty()).map(|h| ActiveInfo {
                 id: h.id,
                 api: h.api,
                 held_ms: now.saturating_sub(h.since_ms),

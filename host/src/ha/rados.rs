@@ -79,10 +79,8 @@ impl LeaseBackend for RadosLease {
                     .pool
                     .read(&self.object, 64 << 10)?
                     .and_then(|b| serde_json::from_slice(&b).ok())
-                    .unwrap_or_else(|| Holder {
-                        id: "(unknown)".into(),
-                        ..Holder::default()
-                    });
+                    // Locked, but the holder has not written its name yet.
+                    .unwrap_or_default();
                 Ok(Some(holder))
             }
             r => bail!("taking the lock on {}: {}", self.describe(), strerror(r)),
