@@ -393,6 +393,12 @@ impl Host {
         Ok((resp.status().as_u16(), resp.text().await?))
     }
 
+    /// `POST` a JSON body to an API path (with the token); status and body.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Result<(u16, String)> {
+        let resp = self.client.post(self.url(path)).json(body).send().await?;
+        Ok((resp.status().as_u16(), resp.text().await?))
+    }
+
     /// Stops the host gracefully (SIGTERM) and starts it again on the same folders.
     pub async fn restart(&mut self) -> Result<()> {
         self.stop()?;

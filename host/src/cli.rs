@@ -80,6 +80,24 @@ impl Client {
         Ok(v["result"].as_str().unwrap_or("done").to_string())
     }
 
+    /// `POST /api/modules/<name>/option`: sets (or with `None` clears) an option.
+    pub async fn set_option(
+        &self,
+        name: &str,
+        option: &str,
+        value: Option<&str>,
+    ) -> Result<String> {
+        let url = format!("{}/api/modules/{name}/option", self.base);
+        let v = self
+            .send(
+                self.http
+                    .post(url)
+                    .json(&json!({ "name": option, "value": value })),
+            )
+            .await?;
+        Ok(v["result"].as_str().unwrap_or("done").to_string())
+    }
+
     /// Runs a module command given as words.
     pub async fn module_command(&self, module: &str, words: &[String]) -> Result<Output> {
         let url = format!("{}/api/modules/{module}/command", self.base);

@@ -270,6 +270,9 @@ fn typed(opt: &ModuleOption, value: &toml::Value) -> Result<OptionValue, String>
         }
         (OptionType::Float, toml::Value::Float(f)) => OptionValue::Float(*f),
         (OptionType::Float, toml::Value::Integer(i)) => OptionValue::Float(*i as f64),
+        (OptionType::Float, toml::Value::String(s)) => {
+            OptionValue::Float(s.parse().map_err(|_| format!("`{s}` is not a number"))?)
+        }
         (OptionType::Secs, toml::Value::Integer(i)) => OptionValue::Int(*i),
         (OptionType::Secs, toml::Value::String(s)) => OptionValue::Int(parse_secs(s)?),
         (OptionType::Size, toml::Value::Integer(i)) => OptionValue::Int(*i),

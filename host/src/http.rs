@@ -43,6 +43,7 @@ pub fn router(runtime: Arc<Runtime>, access: Access) -> Router {
         .route("/api/modules/{name}/enable", post(enable_module))
         .route("/api/modules/{name}/disable", post(disable_module))
         .route("/api/modules/{name}/reload", post(reload_module))
+        .route("/api/modules/{name}/option", post(set_module_option))
         .route("/api/ceph", post(ceph_command))
         .route("/api/crash/archive-all", post(archive_crashes))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -138,6 +139,7 @@ fn module_op(name: &str, outcome: Result<&'static str, ModuleOpError>) -> Respon
         Ok(done) => axum::Json(json!({"module": name, "result": done})).into_response(),
         Err(ModuleOpError::NotFound(m)) => error(StatusCode::NOT_FOUND, m),
         Err(ModuleOpError::Conflict(m)) => error(StatusCode::CONFLICT, m),
+        Err(ModuleOpError::Invalid(m)) => error(StatusCode::BAD_REQUEST, m),
         Err(e @ ModuleOpError::Failed(_)) => error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
     }
 }
@@ -166,6 +168,29 @@ async fn reload_module(State(api): State<Api>, Path(name): Path<String>) -> Resp
     module_op(&name, outcome.map(|i| installed(&i)))
 }
 
+/// The body of `POST /api/modules/<name>/option`: `value` null clears it.
+#[derive(Deserialize)]
+struct OptionBody {
+    name: String,
+    value: Option<String>,
+}
+
+async fn set_module_option(
+    State(api): State<Api>,
+    Path(name): Path<String>,
+    body: Result<axum::Json<OptionBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let axum::Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let outcome = api
+        .runtime
+        .set_option(&name, &body.name, body.value.as_deref())
+        .await;
+    module_op(&name, outcome.map(|i| installed(&i)))
+}
+
 async fn show_module(State(api): State<Api>, Path(name): Path<String>) -> Response {
     match api.runtime.services.registry.get(&name) {
         Some(m) => {
@@ -181,6 +206,7 @@ async fn show_module(State(api): State<Api>, Path(name): Path<String>) -> Respon
                 "description": m.info.description,
                 "commands": commands,
                 "options": m.info.options.iter().map(|o| o.name.clone()).collect::<Vec<_>>(),
+                "options_set": api.runtime.set_options(&name).unwrap_or_default(),
                 "http": m.info.http,
             }))
             .into_response()

@@ -105,6 +105,24 @@ enum ModuleAction {
         /// Module name.
         name: String,
     },
+    /// Set a module option at run time (over the config file's value), as
+    /// `ceph config set mgr mgr/<module>/<option>`: kept in the module store,
+    /// applied by a reload.
+    SetOption {
+        /// Module name.
+        name: String,
+        /// Option name.
+        option: String,
+        /// Value (typed as the module declares the option).
+        value: String,
+    },
+    /// Clear an option set with `set-option`.
+    RmOption {
+        /// Module name.
+        name: String,
+        /// Option name.
+        option: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -296,6 +314,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 ModuleAction::Enable { name } => (name, "enable"),
                 ModuleAction::Disable { name } => (name, "disable"),
                 ModuleAction::Reload { name } => (name, "reload"),
+                ModuleAction::SetOption {
+                    name,
+                    option,
+                    value,
+                } => {
+                    let done = client.set_option(&name, &option, Some(&value)).await?;
+                    println!("{name}: {option} = {value}; {done}");
+                    return Ok(ExitCode::SUCCESS);
+                }
+                ModuleAction::RmOption { name, option } => {
+                    let done = client.set_option(&name, &option, None).await?;
+                    println!("{name}: {option} cleared; {done}");
+                    return Ok(ExitCode::SUCCESS);
+                }
             };
             println!("{name}: {}", client.module_op(&name, op).await?);
             Ok(ExitCode::SUCCESS)

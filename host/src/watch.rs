@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -26,6 +27,8 @@ pub fn watch(runtime: Arc<Runtime>, dir: &Path) -> Result<RecommendedWatcher> {
     let (tx, rx) = mpsc::unbounded_channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         match event {
+            // Reading a file (as loading it does) is no change.
+            Ok(event) if is_read(&event.kind) => {}
             Ok(event) => {
                 for path in event.paths.into_iter().filter(|p| is_module_file(p)) {
                     // The receiver is gone only when the host is stopping.
@@ -41,6 +44,15 @@ pub fn watch(runtime: Arc<Runtime>, dir: &Path) -> Result<RecommendedWatcher> {
         .with_context(|| format!("watching {}", dir.display()))?;
     tokio::spawn(settle_and_apply(runtime, rx));
     Ok(watcher)
+}
+
+fn is_read(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Access(
+            AccessKind::Open(_) | AccessKind::Read | AccessKind::Close(AccessMode::Read)
+        )
+    )
 }
 
 /// Collects changed paths, and applies each once it has been quiet for [`SETTLE`].
@@ -77,7 +89,7 @@ async fn apply(runtime: &Arc<Runtime>, path: &Path) {
         runtime.remove_file(path).await;
         return;
     }
-    if !runtime.services.gate.is_open() {
+    if !runtime.runs_modules() {
         // A standby only keeps the new version compiled and ready.
         match runtime.warm_file(path) {
             Ok(()) => tracing::info!("standby: {} is ready", path.display()),

@@ -282,6 +282,45 @@ async fn options_are_typed_defaulted_and_checked() -> Result<()> {
 }
 
 #[tokio::test]
+async fn options_set_at_run_time_are_checked_kept_and_applied() -> Result<()> {
+    async fn set(host: &Host, name: &str, value: Value) -> Result<(u16, String)> {
+        let body = json!({ "name": name, "value": value });
+        host.post_json("/api/modules/probe/option", &body).await
+    }
+    async fn option(host: &Host, name: &str) -> Result<Value> {
+        Ok(host
+            .command_json("probe", &format!("probe option {name}"))
+            .await?["value"]
+            .clone())
+    }
+    let config = "[modules.probe.options]\ngreeting = \"from the file\"\n";
+    let mut host = Host::start(&["probe"], Some(config), &[]).await?;
+    assert_eq!(option(&host, "greeting").await?, "from the file");
+    // Set: over the file's value, typed as declared, applied by a reload.
+    assert_eq!(
+        set(&host, "greeting", json!("set at run time")).await?.0,
+        200
+    );
+    assert_eq!(set(&host, "ratio", json!("0.5")).await?.0, 200);
+    assert_eq!(option(&host, "greeting").await?, "set at run time");
+    assert_eq!(option(&host, "ratio").await?, 0.5);
+    // Wrong: refused with the reason; the module keeps running as it was.
+    let (code, body) = set(&host, "ratio", json!("lots")).await?;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("ratio") && body.contains("number"), "{body}");
+    let (code, body) = set(&host, "no-such", json!("1")).await?;
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(option(&host, "ratio").await?, 0.5);
+    assert_eq!(host.module("probe").await?["state"], "running");
+    // Kept across a restart; cleared back to the file's value.
+    host.restart().await?;
+    assert_eq!(option(&host, "greeting").await?, "set at run time");
+    assert_eq!(set(&host, "greeting", Value::Null).await?.0, 200);
+    assert_eq!(option(&host, "greeting").await?, "from the file");
+    Ok(())
+}
+
+#[tokio::test]
 async fn the_store_survives_a_host_restart() -> Result<()> {
     let mut host = Host::start(&["probe"], None, &[]).await?;
     host.command_ok("probe", "probe store set colour blue")
@@ -387,10 +426,11 @@ async fn the_cli_talks_to_a_running_host() -> Result<()> {
     let ls = run(&["module", "ls"])?;
     let table = String::from_utf8_lossy(&ls.stdout);
     assert!(ls.status.success(), "{ls:?}");
-    assert!(
-        table.lines().next().unwrap_or("").starts_with("NAME"),
-        "{table}"
-    );
+    // The host's role first (a host alone is active), then the modules.
+    assert_eq!(table.lines().next(), Some("x is active"), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("NAME")), "{table}");
+    let status = run(&["status"])?;
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "x is active\n");
     assert!(
         table
             .lines()

@@ -142,6 +142,14 @@ fn beats_inside(keys: &[String], intervals: &[HostIntervals]) -> Result<Vec<usiz
     Ok(counts)
 }
 
+/// `outcome`, with every host's log added to an error.
+fn with_logs<T>(hosts: &[Host], outcome: Result<T>) -> Result<T> {
+    outcome.map_err(|e| {
+        let logs: Vec<String> = hosts.iter().map(|h| h.log()).collect();
+        e.context(format!("host logs:\n{}", logs.join("\n----\n")))
+    })
+}
+
 fn others(n: usize, but: usize) -> Vec<usize> {
     (0..n).filter(|&i| i != but).collect()
 }
@@ -185,7 +193,14 @@ async fn kill_and_take_over(hosts: &mut [Host], ids: &[&str]) -> Result<(usize, 
             .command_json("tally", &format!("tally add {n}"))
             .await?;
     }
-    // A few beats too.
+    // An option set at run time, and a few beats.
+    let (code, body) = hosts[first]
+        .post_json(
+            "/api/modules/tally/option",
+            &serde_json::json!({ "name": "beat-ms", "value": "150" }),
+        )
+        .await?;
+    ensure!(code == 200, "{code} {body}");
     tokio::time::sleep(Duration::from_secs(1)).await;
     let keys = hosts[first].command_json("tally", "tally keys").await?["keys"].clone();
     ensure!(
@@ -210,6 +225,11 @@ async fn kill_and_take_over(hosts: &mut [Host], ids: &[&str]) -> Result<(usize, 
     );
     let total = hosts[next].command_json("tally", "tally total").await?;
     ensure!(total["total"] == 12, "{total}");
+    let beat = hosts[next].command_json("tally", "tally beat-ms").await?;
+    ensure!(
+        beat["beat_ms"] == 150,
+        "the option set before the failover: {beat}"
+    );
     let now: Value = hosts[next].command_json("tally", "tally keys").await?["keys"].clone();
     for k in keys.as_array().into_iter().flatten() {
         ensure!(
@@ -251,7 +271,8 @@ async fn a_killed_active_is_replaced_and_its_keys_survive() -> Result<()> {
     let place = vec!["--ha-dir".into(), shared.path().display().to_string()];
     let ids = ["a", "b", "c"];
     let mut hosts = start_group(&ids, &place, 200).await?;
-    let (next, _) = kill_and_take_over(&mut hosts, &ids).await?;
+    let outcome = kill_and_take_over(&mut hosts, &ids).await;
+    let (next, _) = with_logs(&hosts, outcome)?;
     // Every host, the third one too, knows who is active, and only that one is.
     for h in &hosts {
         let status = h.status().await?;

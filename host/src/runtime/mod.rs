@@ -401,6 +401,8 @@ pub enum ModuleOpError {
     NotFound(String),
     /// The module is not in a state for this.
     Conflict(String),
+    /// The request does not fit the module (an unknown option, a wrong type).
+    Invalid(String),
     /// Loading the file, or keeping the choice, failed.
     Failed(anyhow::Error),
 }
@@ -408,7 +410,9 @@ pub enum ModuleOpError {
 impl std::fmt::Display for ModuleOpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ModuleOpError::NotFound(m) | ModuleOpError::Conflict(m) => f.write_str(m),
+            ModuleOpError::NotFound(m) | ModuleOpError::Conflict(m) | ModuleOpError::Invalid(m) => {
+                f.write_str(m)
+            }
             ModuleOpError::Failed(e) => write!(f, "{e:#}"),
         }
     }
@@ -416,6 +420,9 @@ impl std::fmt::Display for ModuleOpError {
 
 /// Store key (under the host's own name) of the disabled modules.
 const DISABLED_KEY: &str = "disabled_modules";
+/// Store key prefix (under the host's own name) of the options an operator set
+/// at run time, `options/<module>`: a JSON object of option name to value text.
+const OPTIONS_KEY: &str = "options/";
 
 /// A module file's content, read once per load with its hash.
 struct ModuleFile {
@@ -459,6 +466,9 @@ pub struct Runtime {
     /// Components a standby compiled ahead of taking over, by file, with the
     /// file's content hash.
     warm: std::sync::Mutex<BTreeMap<PathBuf, (String, GuestPre)>>,
+    /// Whether modules run here: always for a host alone; for an HA host from
+    /// the moment it has taken over (its store re-read) until it steps down.
+    running_modules: std::sync::atomic::AtomicBool,
     /// Shared host services.
     pub services: Arc<Services>,
 }
@@ -504,6 +514,7 @@ impl Runtime {
             disabled: std::sync::Mutex::new(disabled),
             installing: tokio::sync::Mutex::new(()),
             warm: std::sync::Mutex::default(),
+            running_modules: std::sync::atomic::AtomicBool::new(services.ha.is_none()),
             services,
         }))
     }
@@ -849,8 +860,10 @@ impl Runtime {
             .map_err(|e| anyhow!("bad command signature: {e}"))?;
         let settings = self.module_config(&info.name);
         let bad = |e: String| anyhow!("module `{}`: bad configuration: {e}", info.name);
-        let options =
-            Arc::new(ResolvedOptions::resolve(&info.options, &settings.options).map_err(bad)?);
+        let given = self
+            .given_options(&info.name, &settings)
+            .map_err(|e| bad(format!("{e:#}")))?;
+        let options = Arc::new(ResolvedOptions::resolve(&info.options, &given).map_err(bad)?);
         let sandbox = self.sandbox(&info.name, &settings).map_err(bad)?;
         let http_timeout = settings
             .http_timeout()
@@ -1037,7 +1050,7 @@ impl Runtime {
             state: State::Disabled,
             path: known.get(name).map(|p| p.display().to_string()),
         }));
-        if !self.services.gate.is_open() {
+        if !self.runs_modules() {
             rows.extend(self.lock_warm().keys().map(|path| ModuleRow::Idle {
                 name: file_stem(path),
                 state: State::Standby,
@@ -1055,10 +1068,83 @@ impl Runtime {
         rows
     }
 
+    /// The option values module `name` gets: the config file's, overridden by
+    /// those an operator set at run time (kept in the store, so they follow the
+    /// store across restarts and failovers, like ceph-mgr's `config set mgr`).
+    fn given_options(
+        &self,
+        name: &str,
+        settings: &ModuleConfig,
+    ) -> Result<BTreeMap<String, toml::Value>> {
+        let mut given = settings.options.clone();
+        for (k, v) in self.set_options(name)? {
+            given.insert(k, toml::Value::String(v));
+        }
+        Ok(given)
+    }
+
+    /// The options an operator set at run time for module `name`.
+    pub fn set_options(&self, name: &str) -> Result<BTreeMap<String, String>> {
+        let key = format!("{OPTIONS_KEY}{name}");
+        match self.services.store.get(HOST_HEALTH_KEY, &key)? {
+            Some(text) => serde_json::from_str(&text)
+                .with_context(|| format!("reading the options set for `{name}`: {text}")),
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
+    /// Sets (or with `None` clears) option `option` of module `name` at run time:
+    /// checked against what a running module declares, kept in the store, and
+    /// applied by a blue/green reload of the module.
+    pub async fn set_option(
+        self: &Arc<Self>,
+        name: &str,
+        option: &str,
+        value: Option<&str>,
+    ) -> Result<Installed, ModuleOpError> {
+        let path = self.path_of(name)?;
+        let mut set = self.set_options(name).map_err(ModuleOpError::Failed)?;
+        match value {
+            Some(v) => set.insert(option.to_string(), v.to_string()),
+            None => set.remove(option),
+        };
+        if let Some(running) = self.running(name) {
+            let mut given = self.module_config(name).options;
+            given.extend(
+                set.iter()
+                    .map(|(k, v)| (k.clone(), toml::Value::String(v.clone()))),
+            );
+            ResolvedOptions::resolve(&running.info.options, &given)
+                .map_err(|e| ModuleOpError::Invalid(format!("module `{name}`: {e}")))?;
+        }
+        let text = serde_json::to_string(&set).map_err(|e| ModuleOpError::Failed(e.into()))?;
+        let key = format!("{OPTIONS_KEY}{name}");
+        self.services
+            .store
+            .set(
+                HOST_HEALTH_KEY,
+                &key,
+                (!set.is_empty()).then_some(text.as_str()),
+            )
+            .map_err(ModuleOpError::Failed)?;
+        if self.is_disabled(name) {
+            return Ok(Installed::Disabled(name.to_string()));
+        }
+        self.install(&path, true)
+            .await
+            .map_err(ModuleOpError::Failed)
+    }
+
     /// Stops every module (each gets `shutdown` and its grace period).
     pub async fn stop_all(&self) {
         let modules = self.services.registry.all();
         futures::future::join_all(modules.iter().map(|m| m.stop())).await;
+    }
+
+    /// Whether modules run on this host now (false on a standby).
+    pub fn runs_modules(&self) -> bool {
+        self.running_modules
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// What a standby does with a module file: compile it (or take it from the
@@ -1099,6 +1185,8 @@ impl Runtime {
             Ok(set) => *self.lock_disabled() = set,
             Err(e) => tracing::error!("{e:#}"),
         }
+        self.running_modules
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         if let Err(e) = self.load_dir(dir).await {
             tracing::error!("{e:#}");
         }
@@ -1108,6 +1196,8 @@ impl Runtime {
     /// reaches it any more) and is stopped; past `deadline` the gate is shut
     /// whatever they still do, and their grace periods end them.
     pub async fn deactivate(&self, deadline: Instant) {
+        self.running_modules
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         let modules = self.services.registry.all();
         for m in &modules {
             self.services.registry.remove(m);

@@ -38,6 +38,7 @@ impl Module for Tally {
             .command("tally total", "The total", "r")
             .command("tally notifies", "OSD-map notifies seen", "r")
             .command("tally keys", "Every key this module stored", "r")
+            .command("tally beat-ms", "The beat-ms option in force", "r")
             .notify(&[NotifyKind::OsdMap])
             .option(
                 ModuleOption::int("beat-ms")
@@ -82,6 +83,9 @@ impl Module for Tally {
                 }
             }
             "tally total" => CommandResult::json(&json!({ "total": total() })),
+            "tally beat-ms" => {
+                CommandResult::json(&json!({ "beat_ms": options::get_int("beat-ms") }))
+            }
             "tally keys" => match store::list("") {
                 Ok(pairs) => {
                     let keys: Vec<String> = pairs.into_iter().map(|(k, _)| k).collect();
