@@ -10,7 +10,7 @@ OUT          := target/modules
 TEST_OUT     := target/test-modules
 WASM_DIR     := target/$(WASM_TARGET)/release
 
-.PHONY: all setup test-tools ceph-tools python-tools js-tools build-py-modules build-py-test-modules build-js-modules bench-ceph build build-host build-modules build-test-modules run test unit-test \
+.PHONY: all setup test-tools ceph-tools python-tools js-tools build-py-modules build-py-test-modules build-js-modules bench-ceph bench-ha build build-host build-modules build-test-modules run test unit-test \
         integration-test bench lint fmt clean-state
 
 all: build
@@ -132,6 +132,10 @@ bench: build build-test-modules build-py-test-modules
 ## latency. Needs Ceph (make ceph-tools); takes about two minutes.
 bench-ceph: build ceph-tools
 	$(CARGO) bench -p wasm-mgr --bench ceph
+
+## Failover of an HA group (folder lease, RADOS lock) against ceph-mgr's own.
+bench-ha: build build-test-modules ceph-tools
+	$(CARGO) bench -p wasm-mgr --bench failover
 
 lint:
 	$(CARGO) fmt --all --check

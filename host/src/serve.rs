@@ -266,15 +266,14 @@ impl Host {
                 r.context("API server task")?.context("API server")?;
             }
         }
-        tracing::info!("stopping modules");
-        if let Some((_, election)) = &self.ha {
+        // An active host shuts its gate and hands the lease over first, so that a
+        // standby takes over while this host's modules shut down.
+        if let Some((ha, election)) = &self.ha {
             election.abort();
-        }
-        self.runtime.stop_all().await;
-        // A standby need not wait for the lease to expire.
-        if let Some((ha, _)) = &self.ha {
             ha.release().await;
         }
+        tracing::info!("stopping modules");
+        self.runtime.stop_all().await;
         self.runtime.services.source.stop();
         Ok(())
     }

@@ -8,6 +8,9 @@
 #   cluster.sh osd-start DIR ID   start it again
 #   cluster.sh mon-kill DIR       kill -9 the monitor
 #   cluster.sh mon-start DIR      start the monitor again
+#   cluster.sh mgr-start DIR ID   start ceph-mgr ID (a new one gets a key and its
+#                                 own prometheus port in DIR/prometheus-port.ID)
+#   cluster.sh mgr-kill DIR ID    kill -9 ceph-mgr ID
 #
 # Every daemon writes its pid under DIR/run; `stop` signals those pids only. The
 # ports are free ones picked at start: the mon's in DIR/mon-port, the real
@@ -54,6 +57,23 @@ start_osd() { # id
 
 start_mon() {
   ceph-mon -c "$DIR/ceph.conf" -i a >>"$DIR/log/startup.log" 2>&1
+}
+
+start_mgr() { # id
+  local id=$1 keyring="$DIR/mgr/ceph-$1/keyring" port
+  if [ ! -f "$keyring" ]; then
+    mkdir -p "$DIR/mgr/ceph-$id"
+    c auth get-or-create "mgr.$id" mon 'allow profile mgr' osd 'allow *' mds 'allow *' \
+      -o "$keyring" >/dev/null
+    # Daemons read the cluster keyring ceph.conf names.
+    ceph-authtool "$DIR/keyring" --import-keyring "$keyring" >/dev/null
+    # A standby's prometheus module listens too: each manager has its own port.
+    port=$(free_port)
+    echo "$port" >"$DIR/prometheus-port.$id"
+    c config set "mgr.$id" mgr/prometheus/server_port "$port" --force >/dev/null
+  fi
+  rm -f "$DIR/run/mgr.$id.pid"
+  ceph-mgr -c "$DIR/ceph.conf" -i "$id" >>"$DIR/log/startup.log" 2>&1
 }
 
 wait_for() { # seconds description command...
@@ -186,7 +206,7 @@ stop() {
 
 cmd=${1:-}
 DIR=${2:-}
-[ -n "$cmd" ] && [ -n "$DIR" ] || die "usage: cluster.sh start|stop|osd-stop|osd-start|mon-kill|mon-start DIR [ARG]"
+[ -n "$cmd" ] && [ -n "$DIR" ] || die "usage: cluster.sh start|stop|osd-stop|osd-start|mon-kill|mon-start|mgr-start|mgr-kill DIR [ARG]"
 case "$cmd" in
   start) start "${3:-3}" ;;
   stop) stop ;;
@@ -198,5 +218,11 @@ case "$cmd" in
     wait_gone "$pid" 5 || die "mon.a did not die"
     ;;
   mon-start) rm -f "$DIR/run/mon.a.pid"; start_mon ;;
+  mgr-start) start_mgr "${3:?mgr id}" ;;
+  mgr-kill)
+    pid=$(pid_of "$DIR" "mgr.${3:?mgr id}")
+    alive "$pid" && kill -9 "$pid"
+    wait_gone "$pid" 5 || die "mgr.$3 did not die"
+    ;;
   *) die "unknown command $cmd" ;;
 esac

@@ -366,3 +366,71 @@ impl Ha {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ha::folder::FolderLease;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Default)]
+    struct Count {
+        started: AtomicUsize,
+        stopped: AtomicUsize,
+    }
+
+    impl Duties for Count {
+        async fn take_over(&self) {
+            self.started.fetch_add(1, Ordering::SeqCst);
+        }
+
+        async fn step_down(&self, _deadline: Instant) {
+            self.stopped.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    async fn until(what: &str, check: impl Fn() -> bool) {
+        let start = Instant::now();
+        while !check() {
+            assert!(start.elapsed() < Duration::from_secs(10), "{what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_silent_active_is_shut_out_before_a_standby_takes_over() {
+        let dir = std::env::temp_dir().join(format!("wasm-mgr-ha-{}", std::process::id()));
+        let backend: Arc<dyn LeaseBackend> = Arc::new(FolderLease::new(&dir).unwrap());
+        let lease = Duration::from_millis(600);
+        let a = Ha::new(backend.clone(), lease, "a", "http://a");
+        let b = Ha::new(backend, lease, "b", "http://b");
+        let (da, db) = (Arc::new(Count::default()), Arc::new(Count::default()));
+        let run_a = tokio::spawn(a.clone().run(da.clone()));
+        until("a takes the free lease", || a.gate().is_open()).await;
+        let run_b = tokio::spawn(b.clone().run(db.clone()));
+        tokio::time::sleep(lease).await;
+        assert!(!b.gate().is_open(), "b must wait while a renews");
+        assert_eq!(b.status().active.map(|h| h.id).as_deref(), Some("a"));
+        assert!(a.write("m/k", Some("v")).is_ok());
+        assert!(b.write("m/k", Some("w")).is_err(), "a standby never writes");
+
+        // a stops renewing, as a paused host does: its gate shuts by its own
+        // deadline, before b can take the lease.
+        run_a.abort();
+        let silent = Instant::now();
+        until("a's gate shuts", || !a.gate().is_open()).await;
+        assert!(!b.gate().is_open(), "b took over while a could still act");
+        until("b takes over", || b.gate().is_open()).await;
+        assert!(silent.elapsed() >= lease / 2, "{:?}", silent.elapsed());
+        assert!(a.write("m/k", Some("late")).is_err(), "a lost the lease");
+        assert!(b.write("m/k", Some("w")).is_ok());
+        assert_eq!(backend_value(&b), Some("w".into()));
+        assert_eq!(db.started.load(Ordering::SeqCst), 1);
+        run_b.abort();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn backend_value(ha: &Ha) -> Option<String> {
+        ha.load().unwrap().get("m/k").cloned()
+    }
+}
