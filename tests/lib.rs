@@ -58,6 +58,21 @@ pub fn with_marker(component: &[u8], marker: &str) -> Vec<u8> {
     out
 }
 
+/// The `p` quantile (0.0–1.0) of durations sorted in ascending order, for
+/// benchmarks.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// A number from environment variable `name` (a benchmark's knob), else `default`.
+pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// One number field of `/proc/<pid>/status` (`VmRSS:` in KiB, `Threads:`).
 pub fn proc_status(pid: u32, field: &str) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;

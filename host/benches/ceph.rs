@@ -12,22 +12,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use wasm_mgr_tests::proc_status;
+use wasm_mgr_tests::{env_number, percentile, proc_status};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 fn free_port() -> Result<u16> {
@@ -205,7 +193,7 @@ async fn bench() -> Result<()> {
         ("ceph-mgr", cluster.mgr_pid()?),
     ];
 
-    let idle = Duration::from_secs(env_u64("BENCH_IDLE_SECS", 60));
+    let idle = Duration::from_secs(env_number("BENCH_IDLE_SECS", 60));
     let before: Vec<Duration> = pids.iter().map(|(_, p)| cpu(*p)).collect::<Result<_>>()?;
     tokio::time::sleep(idle).await;
     for ((name, pid), before) in pids.iter().zip(before) {
@@ -220,7 +208,7 @@ async fn bench() -> Result<()> {
         );
     }
 
-    let n = env_u64("BENCH_SCRAPES", 200);
+    let n = env_number("BENCH_SCRAPES", 200);
     for ((name, pid), url) in pids.iter().zip([&ours, &theirs]) {
         let (samples, size) = scrapes(&client, url, n).await?;
         let (mib, _, _) = rss(*pid)?;

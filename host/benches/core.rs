@@ -12,7 +12,7 @@ use wasm_mgr::serve::ClusterKind;
 use wasm_mgr::serve::{ServeOptions, start};
 use wasm_mgr::source::ceph::CephConfig;
 use wasm_mgr::source::sim::SimConfig;
-use wasm_mgr_tests::proc_status;
+use wasm_mgr_tests::{percentile, proc_status};
 
 const FANOUT_MODULES: usize = 20;
 const FANOUT_ROUNDS: usize = 2000;
@@ -20,11 +20,6 @@ const INSTANTIATIONS: usize = 500;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 fn report(what: &str, mut samples: Vec<Duration>) {

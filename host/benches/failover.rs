@@ -13,19 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
-use wasm_mgr_tests::{CephCluster, Host};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
+use wasm_mgr_tests::{CephCluster, Host, env_number, percentile};
 
 fn report(what: &str, mut times: Vec<Duration>) {
     times.sort();
@@ -40,9 +28,14 @@ fn report(what: &str, mut times: Vec<Duration>) {
     );
 }
 
-/// Waits until `url` answers 200 with a page holding `needle`; how long it took.
-async fn good_scrape(client: &reqwest::Client, url: &str, needle: &str) -> Result<Duration> {
-    let start = Instant::now();
+/// Waits until `url` answers 200 with a page holding `needle`; how long since
+/// `start`.
+async fn good_scrape(
+    client: &reqwest::Client,
+    url: &str,
+    needle: &str,
+    start: Instant,
+) -> Result<Duration> {
     while start.elapsed() < Duration::from_secs(120) {
         if let Ok(r) = client.get(url).send().await
             && r.status() == 200
@@ -110,12 +103,13 @@ async fn wasm_mgr_failovers(place: &[String], stop: Stop, runs: usize) -> Result
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         tokio::time::sleep(spread(run)).await;
+        let gone = Instant::now();
         match stop {
             Stop::Kill => hosts[active].kill()?,
             Stop::Term => hosts[active].signal("TERM")?,
         }
         let url = hosts[1 - active].url("/modules/prometheus/metrics");
-        times.push(good_scrape(&client, &url, "ceph_health_status").await?);
+        times.push(good_scrape(&client, &url, "ceph_health_status", gone).await?);
         hosts[active].stop()?;
         hosts[active].start_again().await?;
     }
@@ -158,7 +152,8 @@ async fn ceph_mgr_failovers(
                     "http://127.0.0.1:{}/metrics",
                     prometheus_port(cluster, &active)?
                 );
-                if good_scrape(&client, &url, "ceph_health_status")
+                let now = Instant::now();
+                if good_scrape(&client, &url, "ceph_health_status", now)
                     .await
                     .is_ok()
                 {
@@ -176,12 +171,15 @@ async fn ceph_mgr_failovers(
             prometheus_port(cluster, next)?
         );
         tokio::time::sleep(spread(run)).await;
+        // From the moment the command is sent (the `ceph` CLI itself takes about
+        // 0.4 s to start and connect).
+        let gone = Instant::now();
         if kill {
             cluster.script("mgr-kill", &[&active])?;
         } else {
             cluster.ceph(&["mgr", "fail", &active])?;
         }
-        times.push(good_scrape(&client, &url, "ceph_health_status").await?);
+        times.push(good_scrape(&client, &url, "ceph_health_status", gone).await?);
         if kill {
             cluster.script("mgr-start", &[&active])?;
         }
@@ -190,8 +188,8 @@ async fn ceph_mgr_failovers(
 }
 
 async fn bench() -> Result<()> {
-    let runs = env_usize("FAILOVER_RUNS", 20);
-    let kill_runs = env_usize("CEPH_MGR_KILL_RUNS", 5);
+    let runs = env_number("FAILOVER_RUNS", 20);
+    let kill_runs = env_number("CEPH_MGR_KILL_RUNS", 5);
     println!("failover: kill -9 of the active to the first good scrape on the new one");
     println!("wasm-mgr lease 3 s (renewed every 1 s, standbys look every 0.5 s)");
 
