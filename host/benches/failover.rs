@@ -19,7 +19,7 @@ fn report(what: &str, mut times: Vec<Duration>) {
     times.sort();
     let secs = |d: Duration| format!("{:.2} s", d.as_secs_f64());
     println!(
-        "{what:<34} p50 {}  p99 {}  min {}  max {}  ({} runs)",
+        "{what:<40} p50 {}  p99 {}  min {}  max {}  ({} runs)",
         secs(percentile(&times, 0.5)),
         secs(percentile(&times, 0.99)),
         secs(times[0]),
