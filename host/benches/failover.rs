@@ -2,7 +2,8 @@
 //! scrape on the new one, p50/p99 over `FAILOVER_RUNS` runs (default 20), for
 //! wasm-mgr's two lease backends (a shared folder with the simulated cluster, a
 //! RADOS lock on a real test cluster) with the default 3 s lease, and the same
-//! after SIGTERM (the lease handed over); and, on the same
+//! after SIGTERM and after `wasm-mgr step-down` (the lease handed over); and, on
+//! the same
 //! cluster, ceph-mgr's own failover after `ceph mgr fail` and after `kill -9` of the
 //! active ceph-mgr (`CEPH_MGR_KILL_RUNS`, default 5: each waits out the monitors'
 //! 30 s beacon grace).
@@ -60,6 +61,8 @@ enum Stop {
     Kill,
     /// SIGTERM: the host hands the lease over as it shuts down.
     Term,
+    /// `wasm-mgr step-down`: the host hands the lease over and stays a standby.
+    StepDown,
 }
 
 async fn wasm_mgr_failovers(place: &[String], stop: Stop, runs: usize) -> Result<Vec<Duration>> {
@@ -107,11 +110,17 @@ async fn wasm_mgr_failovers(place: &[String], stop: Stop, runs: usize) -> Result
         match stop {
             Stop::Kill => hosts[active].kill()?,
             Stop::Term => hosts[active].signal("TERM")?,
+            Stop::StepDown => {
+                let (code, body) = hosts[active].post("/api/step-down").await?;
+                anyhow::ensure!(code == 200, "step-down: {code} {body}");
+            }
         }
         let url = hosts[1 - active].url("/modules/prometheus/metrics");
         times.push(good_scrape(&client, &url, "ceph_health_status", gone).await?);
-        hosts[active].stop()?;
-        hosts[active].start_again().await?;
+        if !matches!(stop, Stop::StepDown) {
+            hosts[active].stop()?;
+            hosts[active].start_again().await?;
+        }
     }
     Ok(times)
 }
@@ -203,6 +212,10 @@ async fn bench() -> Result<()> {
         "wasm-mgr, folder lease, SIGTERM",
         wasm_mgr_failovers(&place, Stop::Term, runs).await?,
     );
+    report(
+        "wasm-mgr, folder lease, step-down",
+        wasm_mgr_failovers(&place, Stop::StepDown, runs).await?,
+    );
 
     let cluster = CephCluster::start()?;
     cluster.ceph(&["osd", "pool", "create", "wasm-mgr-ha", "8"])?;
@@ -215,6 +228,10 @@ async fn bench() -> Result<()> {
     report(
         "wasm-mgr, RADOS lock, SIGTERM",
         wasm_mgr_failovers(&place, Stop::Term, runs).await?,
+    );
+    report(
+        "wasm-mgr, RADOS lock, step-down",
+        wasm_mgr_failovers(&place, Stop::StepDown, runs).await?,
     );
 
     cluster.script("mgr-start", &["y"])?;

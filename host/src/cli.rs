@@ -73,6 +73,14 @@ impl Client {
             .await
     }
 
+    /// `POST /api/step-down`: the active host hands the lease over.
+    pub async fn step_down(&self) -> Result<String> {
+        let v = self
+            .send(self.http.post(format!("{}/api/step-down", self.base)))
+            .await?;
+        Ok(v["result"].as_str().unwrap_or("done").to_string())
+    }
+
     /// `POST /api/modules/<name>/<op>` (`enable`, `disable`, `reload`): what happened.
     pub async fn module_op(&self, name: &str, op: &str) -> Result<String> {
         let url = format!("{}/api/modules/{name}/{op}", self.base);

@@ -46,6 +46,7 @@ pub fn router(runtime: Arc<Runtime>, access: Access) -> Router {
         .route("/api/modules/{name}/option", post(set_module_option))
         .route("/api/ceph", post(ceph_command))
         .route("/api/crash/archive-all", post(archive_crashes))
+        .route("/api/step-down", post(step_down))
         .route_layer(axum::middleware::from_fn_with_state(
             api.clone(),
             active_only,
@@ -100,6 +101,19 @@ async fn active_only(
         return standby(&api);
     }
     next.run(request).await
+}
+
+async fn step_down(State(api): State<Api>) -> Response {
+    match &api.runtime.services.ha {
+        None => error(
+            StatusCode::CONFLICT,
+            "this host runs alone (no --ha-dir or --ha-pool): there is no standby to hand over to",
+        ),
+        Some(ha) => match ha.request_step_down() {
+            Ok(()) => axum::Json(json!({"result": "stepping down"})).into_response(),
+            Err(e) => error(StatusCode::CONFLICT, format!("{e:#}")),
+        },
+    }
 }
 
 async fn host_status(State(api): State<Api>) -> Response {

@@ -47,6 +47,9 @@ enum Action {
         #[arg(long, default_value = "plain")]
         format: String,
     },
+    /// Make the active host of an HA group hand over to a standby, as
+    /// `ceph mgr fail` does; it competes again after one lease.
+    StepDown,
     /// Manage modules.
     Module {
         #[command(subcommand)]
@@ -297,6 +300,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 println!("{}", status_text(&status));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::StepDown => {
+            println!("{}", client.step_down().await?);
             Ok(ExitCode::SUCCESS)
         }
         Action::Module { action } => {

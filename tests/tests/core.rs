@@ -431,6 +431,12 @@ async fn the_cli_talks_to_a_running_host() -> Result<()> {
     assert!(table.lines().any(|l| l.starts_with("NAME")), "{table}");
     let status = run(&["status"])?;
     assert_eq!(String::from_utf8_lossy(&status.stdout), "x is active\n");
+    let alone = run(&["step-down"])?;
+    assert!(!alone.status.success(), "{alone:?}");
+    assert!(
+        String::from_utf8_lossy(&alone.stderr).contains("no standby"),
+        "{alone:?}"
+    );
     assert!(
         table
             .lines()

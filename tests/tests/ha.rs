@@ -265,6 +265,7 @@ async fn pause_past_the_lease(hosts: &[Host], active: usize) -> Result<usize> {
     Ok(next)
 }
 
+/// Kill -9, then a step-down, among three hosts over a folder.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_active_is_replaced_and_its_keys_survive() -> Result<()> {
     let shared = tempfile::tempdir()?;
@@ -273,14 +274,42 @@ async fn a_killed_active_is_replaced_and_its_keys_survive() -> Result<()> {
     let mut hosts = start_group(&ids, &place, 200).await?;
     let outcome = kill_and_take_over(&mut hosts, &ids).await;
     let (next, _) = with_logs(&hosts, outcome)?;
-    // Every host, the third one too, knows who is active, and only that one is.
+    // An operator hands over (as `ceph mgr fail`): another host takes over at its
+    // next look at the lease, and the one that stepped down waits as a standby.
+    let (code, body) = hosts[next].post("/api/step-down").await?;
+    ensure!(code == 200, "{code} {body}");
+    let asked = Instant::now();
+    let rest = others(3, next);
+    let candidates: Vec<&Host> = rest.iter().map(|&i| &hosts[i]).collect();
+    let (j, took) = first_scrape(&candidates, Duration::from_secs(10)).await?;
+    let next = rest[j];
+    ensure!(took < Duration::from_secs(2), "a step-down took {took:?}");
+    ensure!(asked.elapsed() < Duration::from_secs(3));
+    let (code, _) = hosts[rest[1 - j]].post("/api/step-down").await?;
+    ensure!(code == 503, "a standby took a step-down: {code}");
+    // Every host learns who is active (the one that stepped down looks again
+    // after one lease), and only that one is.
     for h in &hosts {
-        let status = h.status().await?;
-        ensure!(status["active"]["id"] == ids[next], "{status}");
+        let status = h
+            .wait_for(
+                Duration::from_secs(8),
+                "the host to name the active",
+                || async {
+                    Ok(h.status()
+                        .await
+                        .ok()
+                        .filter(|s| s["active"]["id"] == ids[next]))
+                },
+            )
+            .await?;
         ensure!(
             status["lease"]
                 .as_str()
                 .is_some_and(|l| l.starts_with("folder "))
+        );
+        ensure!(
+            (status["role"] == "active") == (status["id"] == ids[next]),
+            "{status}"
         );
     }
     Ok(())

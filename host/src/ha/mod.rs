@@ -148,6 +148,7 @@ pub struct Ha {
     gate: Arc<Gate>,
     me: Mutex<Holder>,
     state: Mutex<(Role, Option<Holder>, Option<String>)>,
+    step_down: tokio::sync::Notify,
 }
 
 /// Unix milliseconds now.
@@ -184,6 +185,7 @@ impl Ha {
                 renewed_ms: 0,
             }),
             state: Mutex::new((Role::Standby, None, None)),
+            step_down: tokio::sync::Notify::new(),
         })
     }
 
@@ -233,6 +235,17 @@ impl Ha {
         self.backend.write(&self.me(), key, value)
     }
 
+    /// Asks the active host to hand the lease over (as `ceph mgr fail` does): it
+    /// stops acting, releases the lease, and waits one lease before competing
+    /// again, so that a standby takes over. An error on a standby.
+    pub fn request_step_down(&self) -> Result<()> {
+        if self.state.lock().unwrap_or_else(|e| e.into_inner()).0 != Role::Active {
+            anyhow::bail!("this host is not the active manager");
+        }
+        self.step_down.notify_one();
+        Ok(())
+    }
+
     /// Gives the lease up if this host holds it (at a clean shutdown).
     pub async fn release(&self) {
         if self.state.lock().unwrap_or_else(|e| e.into_inner()).0 != Role::Active {
@@ -267,7 +280,9 @@ impl Ha {
         let poll = (self.lease / 6).max(Duration::from_millis(100));
         loop {
             let sent = self.wait_for_lease(poll).await;
-            self.hold(sent, &duties).await;
+            if self.hold(sent, &duties).await == Ended::SteppedDown {
+                tokio::time::sleep(self.lease).await;
+            }
         }
     }
 
@@ -303,8 +318,9 @@ impl Ha {
         }
     }
 
-    /// Holds the lease taken at `sent` until it is lost or cannot be renewed.
-    async fn hold<D: Duties>(&self, sent: Instant, duties: &Arc<D>) {
+    /// Holds the lease taken at `sent` until it is lost, cannot be renewed, or an
+    /// operator asks this host to step down.
+    async fn hold<D: Duties>(&self, sent: Instant, duties: &Arc<D>) -> Ended {
         // A tenth of the lease covers clock-rate differences with the backend.
         let usable = self.lease - self.lease / 10;
         let fence = self.lease / 3;
@@ -324,9 +340,16 @@ impl Ha {
             tokio::spawn(async move { duties.take_over().await })
         };
         let mut next = sent + renew_every;
+        let mut ended = Ended::Lost;
         let reason = loop {
             let fence_at = valid_until - fence;
-            tokio::time::sleep_until(next.min(fence_at).into()).await;
+            tokio::select! {
+                _ = tokio::time::sleep_until(next.min(fence_at).into()) => {}
+                _ = self.step_down.notified() => {
+                    ended = Ended::SteppedDown;
+                    break "an operator asked it to step down".to_string();
+                }
+            }
             let now = Instant::now();
             if now >= fence_at {
                 break "the lease could not be renewed in time".to_string();
@@ -357,6 +380,13 @@ impl Ha {
         let until = valid_until.min(Instant::now());
         self.gate.set(None);
         self.set_state(Role::Standby, None, Some(reason.clone()));
+        if ended == Ended::SteppedDown {
+            // Nothing passes the gate any more: a standby may take over now.
+            let me = self.me();
+            if let Err(e) = self.call(fence, move |b| b.release(&me)).await {
+                tracing::warn!("ha: releasing the lease: {e:#}");
+            }
+        }
         let _ = start.await;
         duties.step_down(valid_until).await;
         tracing::warn!(
@@ -364,7 +394,17 @@ impl Ha {
             self.me().id,
             unix_ms_at(until)
         );
+        ended
     }
+}
+
+/// How holding the lease ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ended {
+    /// Lost, or not renewed in time.
+    Lost,
+    /// Handed over on an operator's request.
+    SteppedDown,
 }
 
 #[cfg(test)]
