@@ -49,6 +49,13 @@ async fn good_scrape(
     bail!("{url} gave no good page within 120 s")
 }
 
+/// A scraping client that gives up on a silent endpoint after 1 s.
+fn scraper() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()?)
+}
+
 /// A spread of kill moments over one renewal period, the same in every backend.
 fn spread(run: usize) -> Duration {
     Duration::from_millis((run as u64 * 389) % 1000)
@@ -72,9 +79,7 @@ async fn wasm_mgr_failovers(place: &[String], stop: Stop, runs: usize) -> Result
         extra.extend(["--id", id]);
         hosts.push(Host::start(&["prometheus"], None, &extra).await?);
     }
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(1))
-        .build()?;
+    let client = scraper()?;
     let mut times = Vec::new();
     for run in 0..runs {
         // Both ready: one active and serving, the other a standby that knows it.
@@ -145,9 +150,7 @@ async fn ceph_mgr_failovers(
     kill: bool,
     runs: usize,
 ) -> Result<Vec<Duration>> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(1))
-        .build()?;
+    let client = scraper()?;
     let mut times = Vec::new();
     for run in 0..runs {
         // Ready: an available active and the other manager as its standby.
@@ -196,6 +199,19 @@ async fn ceph_mgr_failovers(
     Ok(times)
 }
 
+/// Reports each way of losing the active, over the lease `place` names.
+async fn every_stop(backend: &str, place: &[String], runs: usize) -> Result<()> {
+    for (stop, how) in [
+        (Stop::Kill, "kill -9"),
+        (Stop::Term, "SIGTERM"),
+        (Stop::StepDown, "step-down"),
+    ] {
+        let times = wasm_mgr_failovers(place, stop, runs).await?;
+        report(&format!("wasm-mgr, {backend}, {how}"), times);
+    }
+    Ok(())
+}
+
 async fn bench() -> Result<()> {
     let runs = env_number("FAILOVER_RUNS", 20);
     let kill_runs = env_number("CEPH_MGR_KILL_RUNS", 5);
@@ -204,35 +220,13 @@ async fn bench() -> Result<()> {
 
     let shared = tempfile::tempdir()?;
     let place = vec!["--ha-dir".to_string(), shared.path().display().to_string()];
-    report(
-        "wasm-mgr, folder lease, kill -9",
-        wasm_mgr_failovers(&place, Stop::Kill, runs).await?,
-    );
-    report(
-        "wasm-mgr, folder lease, SIGTERM",
-        wasm_mgr_failovers(&place, Stop::Term, runs).await?,
-    );
-    report(
-        "wasm-mgr, folder lease, step-down",
-        wasm_mgr_failovers(&place, Stop::StepDown, runs).await?,
-    );
+    every_stop("folder lease", &place, runs).await?;
 
     let cluster = CephCluster::start()?;
     cluster.ceph(&["osd", "pool", "create", "wasm-mgr-ha", "8"])?;
     let mut place = cluster.host_args();
     place.extend(["--ha-pool".into(), "wasm-mgr-ha".into()]);
-    report(
-        "wasm-mgr, RADOS lock, kill -9",
-        wasm_mgr_failovers(&place, Stop::Kill, runs).await?,
-    );
-    report(
-        "wasm-mgr, RADOS lock, SIGTERM",
-        wasm_mgr_failovers(&place, Stop::Term, runs).await?,
-    );
-    report(
-        "wasm-mgr, RADOS lock, step-down",
-        wasm_mgr_failovers(&place, Stop::StepDown, runs).await?,
-    );
+    every_stop("RADOS lock", &place, runs).await?;
 
     cluster.script("mgr-start", &["y"])?;
     report(
