@@ -114,6 +114,20 @@ pub struct CallStats {
     pub http: AtomicU64,
 }
 
+impl CallStats {
+    /// Counts a call of `kind` that ran to its end and records its latency; the
+    /// number of such calls so far.
+    fn finished(&self, kind: CallKind, timing: Timing<'_>, started: Instant) -> u64 {
+        timing.record(kind, started);
+        let counter = match kind {
+            CallKind::Notify => &self.notifies,
+            CallKind::Command => &self.commands,
+            CallKind::Http => &self.http,
+        };
+        counter.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
 /// How an instance ended.
 pub enum Exit {
     /// Asked to stop, and it did (or its grace period ran out).
@@ -202,8 +216,7 @@ pub async fn run(mut store: Store<ModuleCtx>, module: Module, inbox: Inbox<'_>) 
                             let n = Notification { kind: change.kind.into(), id: change.id };
                             let started = Instant::now();
                             module.call_notify(acc, n).await?;
-                            timing.record(CallKind::Notify, started);
-                            let done = stats.notifies.fetch_add(1, Ordering::Relaxed) + 1;
+                            let done = stats.finished(CallKind::Notify, timing, started);
                             notified.send_replace(done);
                             Ok(())
                         })));
@@ -302,8 +315,7 @@ pub async fn run_sync(
                         let started_at = Instant::now();
                         let func = module.func_notify();
                         bounded(deadline, "notify", usage, func.call_async(&mut store, (&n,))).await?;
-                        timing.record(CallKind::Notify, started_at);
-                        let done = stats.notifies.fetch_add(1, Ordering::Relaxed) + 1;
+                        let done = stats.finished(CallKind::Notify, timing, started_at);
                         notified.send_replace(done);
                     }
                 }
@@ -379,8 +391,7 @@ async fn sync_call(
             let result = bounded(deadline, "a command", usage, call)
                 .await
                 .map(|(r,)| r);
-            stats.commands.fetch_add(1, Ordering::Relaxed);
-            timing.record(CallKind::Command, started);
+            stats.finished(CallKind::Command, timing, started);
             answer(reply, result)
         }
         Call::Http { request, reply } => {
@@ -389,8 +400,7 @@ async fn sync_call(
             let result = bounded(deadline, "an HTTP request", usage, call)
                 .await
                 .map(|(r,)| r);
-            stats.http.fetch_add(1, Ordering::Relaxed);
-            timing.record(CallKind::Http, started);
+            stats.finished(CallKind::Http, timing, started);
             answer(reply, result)
         }
     }
@@ -411,14 +421,12 @@ fn dispatch<'a>(
             reply,
         } => Box::pin(async move {
             let result = module.call_handle_command(acc, command, inbuf).await;
-            stats.commands.fetch_add(1, Ordering::Relaxed);
-            timing.record(CallKind::Command, started);
+            stats.finished(CallKind::Command, timing, started);
             answer(reply, result)
         }),
         Call::Http { request, reply } => Box::pin(async move {
             let result = module.call_handle_http(acc, request).await;
-            stats.http.fetch_add(1, Ordering::Relaxed);
-            timing.record(CallKind::Http, started);
+            stats.finished(CallKind::Http, timing, started);
             answer(reply, result)
         }),
     }

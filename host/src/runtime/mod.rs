@@ -860,9 +860,10 @@ impl Runtime {
             .map_err(|e| anyhow!("bad command signature: {e}"))?;
         let settings = self.module_config(&info.name);
         let bad = |e: String| anyhow!("module `{}`: bad configuration: {e}", info.name);
-        let given = self
-            .given_options(&info.name, &settings)
+        let set = self
+            .set_options(&info.name)
             .map_err(|e| bad(format!("{e:#}")))?;
+        let given = merge_options(&settings, &set);
         let options = Arc::new(ResolvedOptions::resolve(&info.options, &given).map_err(bad)?);
         let sandbox = self.sandbox(&info.name, &settings).map_err(bad)?;
         let http_timeout = settings
@@ -1068,21 +1069,6 @@ impl Runtime {
         rows
     }
 
-    /// The option values module `name` gets: the config file's, overridden by
-    /// those an operator set at run time (kept in the store, so they follow the
-    /// store across restarts and failovers, like ceph-mgr's `config set mgr`).
-    fn given_options(
-        &self,
-        name: &str,
-        settings: &ModuleConfig,
-    ) -> Result<BTreeMap<String, toml::Value>> {
-        let mut given = settings.options.clone();
-        for (k, v) in self.set_options(name)? {
-            given.insert(k, toml::Value::String(v));
-        }
-        Ok(given)
-    }
-
     /// The options an operator set at run time for module `name`.
     pub fn set_options(&self, name: &str) -> Result<BTreeMap<String, String>> {
         let key = format!("{OPTIONS_KEY}{name}");
@@ -1109,11 +1095,7 @@ impl Runtime {
             None => set.remove(option),
         };
         if let Some(running) = self.running(name) {
-            let mut given = self.module_config(name).options;
-            given.extend(
-                set.iter()
-                    .map(|(k, v)| (k.clone(), toml::Value::String(v.clone()))),
-            );
+            let given = merge_options(&self.module_config(name), &set);
             ResolvedOptions::resolve(&running.info.options, &given)
                 .map_err(|e| ModuleOpError::Invalid(format!("module `{name}`: {e}")))?;
         }
@@ -1271,6 +1253,22 @@ fn release_compile_memory() {
 }
 
 /// Whether `bytes` start with the component-model preamble (magic, then layer 1).
+/// The option values a module gets: the config file's, overridden by those an
+/// operator set at run time (text, typed as the module declares each option; kept
+/// in the store, so they follow it across restarts and failovers, like ceph-mgr's
+/// `config set mgr`).
+fn merge_options(
+    settings: &ModuleConfig,
+    set: &BTreeMap<String, String>,
+) -> BTreeMap<String, toml::Value> {
+    let mut given = settings.options.clone();
+    given.extend(
+        set.iter()
+            .map(|(k, v)| (k.clone(), toml::Value::String(v.clone()))),
+    );
+    given
+}
+
 /// The modules the operator disabled, as kept in the store.
 fn read_disabled(store: &KvStore) -> Result<BTreeSet<String>> {
     Ok(match store.get(HOST_HEALTH_KEY, DISABLED_KEY)? {
