@@ -176,6 +176,15 @@ async fn kill_and_take_over(hosts: &mut [Host], ids: &[&str]) -> Result<(usize, 
             )
             .await?;
         ensure!(status["role"] == "standby", "{status}");
+        // The lease age: renewed within one lease, held since the active took it.
+        let age = status["active"]["lease_age_ms"]
+            .as_u64()
+            .unwrap_or(u64::MAX);
+        ensure!(age < status["lease_ms"].as_u64().unwrap_or(0), "{status}");
+        ensure!(
+            status["active"]["held_ms"].as_u64() >= Some(age),
+            "{status}"
+        );
         let (code, body) = hosts[i].get("/modules/prometheus/metrics").await?;
         ensure!(code == 503, "a standby answered a scrape: {code}");
         ensure!(body.contains(&hosts[first].base), "{body}");
