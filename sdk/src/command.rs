@@ -5,7 +5,8 @@ use serde_json::{Map, Value};
 
 use crate::{CommandResult, Error};
 
-/// Error numbers for [`CommandResult::error`], as ceph-mgr modules return them.
+/// Error numbers for [`CommandResult::error`], as ceph-mgr modules return them: a
+/// command answers retval 0 or the negative errno.
 pub mod errno {
     /// Operation not permitted.
     pub const EPERM: i32 = 1;
@@ -184,6 +185,18 @@ impl Error {
             | Error::Denied(m)
             | Error::Unavailable(m)
             | Error::Internal(m) => m,
+        }
+    }
+
+    /// The kind, spelled the same in every SDK: `not_found`, `invalid`, `denied`,
+    /// `unavailable`, `internal`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::NotFound(_) => "not_found",
+            Error::Invalid(_) => "invalid",
+            Error::Denied(_) => "denied",
+            Error::Unavailable(_) => "unavailable",
+            Error::Internal(_) => "internal",
         }
     }
 

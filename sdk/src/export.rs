@@ -49,10 +49,13 @@ impl<M: Instance> Guest for Exports<M> {
     }
 
     async fn handle_command(command: String, inbuf: String) -> CommandResult {
-        match Command::parse(&command) {
+        let mut result = match Command::parse(&command) {
             Ok(command) => M::instance().handle_command(&command, &inbuf).await,
             Err(e) => CommandResult::error(errno::EINVAL, format!("malformed command: {e}")),
-        }
+        };
+        // retval is 0 or a negative errno; a positive errno means its negative.
+        result.retval = -result.retval.abs();
+        result
     }
 
     async fn handle_http(request: HttpRequest) -> HttpResponse {

@@ -111,9 +111,9 @@ impl ModuleOption {
         self
     }
 
-    /// What the option does.
-    pub fn description(mut self, description: &str) -> Self {
-        self.description = description.to_owned();
+    /// What the option does (ceph's `desc`).
+    pub fn desc(mut self, desc: &str) -> Self {
+        self.description = desc.to_owned();
         self
     }
 
@@ -129,8 +129,8 @@ impl ModuleOption {
         self
     }
 
-    /// The values a string option may take.
-    pub fn allowed(mut self, values: &[&str]) -> Self {
+    /// The values a string option may take (ceph's `enum_allowed`).
+    pub fn enum_allowed(mut self, values: &[&str]) -> Self {
         self.allowed = values.iter().map(|v| (*v).to_owned()).collect();
         self
     }
@@ -226,7 +226,7 @@ mod tests {
             .option(
                 ModuleOption::str("mode")
                     .default("fast")
-                    .allowed(&["fast", "slow"]),
+                    .enum_allowed(&["fast", "slow"]),
             )
             .command(
                 "osd status name=bucket,type=CephString,req=false",

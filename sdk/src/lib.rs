@@ -2,7 +2,12 @@
 
 #![warn(missing_docs)]
 
+// Lets the code `#[commands]` generates, which names `::wasm_mgr_sdk`, run in this
+// crate's own tests.
+extern crate self as wasm_mgr_sdk;
+
 mod command;
+mod derive;
 mod http;
 pub use http::{publish_http, unpublish_http};
 mod info;
@@ -13,6 +18,12 @@ pub mod cluster;
 #[doc(hidden)]
 pub mod export;
 pub mod health;
+#[doc(hidden)]
+pub mod __macro {
+    pub use crate::derive::{
+        ArgSpec, FromArg, FromValue, IntoCommandResult, signature, unknown_command,
+    };
+}
 pub mod options;
 pub mod store;
 #[doc(hidden)]
@@ -20,11 +31,13 @@ pub mod store;
 pub mod wit;
 
 pub use command::{Command, Format, errno};
+pub use derive::IntoCommandResult;
 pub use runtime::{
     call_module, cluster_log, log, mgr_id, module_name, send_command, shutdown_requested, sleep,
     wait_for_shutdown,
 };
 pub use text::{Align, Table, format_bytes, format_dimless};
+pub use wasm_mgr_sdk_macros::{command, commands, read_command, write_command};
 pub use wit::ceph::mgr::mgr::LogLevel;
 pub use wit::ceph::mgr::types::{
     ClogEntry, CommandDesc, CommandResult, CommandTarget, CounterKind, DaemonKey, Df, Epochs,

@@ -149,14 +149,14 @@ impl Module for Prometheus {
                 ModuleOption::secs("scrape_interval")
                     .default(DEFAULT_SCRAPE_INTERVAL)
                     .min(1)
-                    .description("Seconds between two collections when no map changes"),
+                    .desc("Seconds between two collections when no map changes"),
             )
             .option(
                 ModuleOption::int("min_collect_interval_ms")
                     .default(DEFAULT_MIN_COLLECT_INTERVAL_MS)
                     .min(0)
                     .max(3_600_000)
-                    .description(
+                    .desc(
                         "Least milliseconds between the starts of two collections after map \
                          changes (never less than twice the last collection took)",
                     ),

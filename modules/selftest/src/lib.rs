@@ -6,8 +6,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 use wasm_mgr_sdk::{
     Command, CommandResult, CommandTarget, Error, HealthCheck, LogLevel, Module, ModuleInfo,
-    ModuleOption, Table, call_module, cluster, cluster_log, errno, export_module, health, log,
-    mgr_id, module_name, options, send_command, shutdown_requested, sleep, store,
+    ModuleOption, Table, call_module, cluster, cluster_log, commands, errno, export_module, health,
+    log, mgr_id, module_name, options, send_command, shutdown_requested, sleep, store,
 };
 
 /// What one check found: `Ok(detail)` passes, `Err(detail)` fails.
@@ -711,6 +711,7 @@ fn report(command: &Command, results: &[(&str, Outcome)]) -> CommandResult {
 #[derive(Default)]
 struct Selftest;
 
+#[commands]
 impl Module for Selftest {
     fn describe(&self) -> ModuleInfo {
         ModuleInfo::new("selftest", env!("CARGO_PKG_VERSION"))
@@ -718,52 +719,44 @@ impl Module for Selftest {
             .option(
                 ModuleOption::str("test-str")
                     .default("selftest")
-                    .description("Checked for its default"),
+                    .desc("Checked for its default"),
             )
             .option(
                 ModuleOption::int("test-int")
                     .default(42)
                     .min(0)
-                    .description("Checked for its default"),
+                    .desc("Checked for its default"),
             )
             .option(
                 ModuleOption::float("test-float")
                     .default(0.25)
-                    .description("Checked for its default"),
+                    .desc("Checked for its default"),
             )
             .option(
                 ModuleOption::bool("test-bool")
                     .default(true)
-                    .description("Checked for its default"),
+                    .desc("Checked for its default"),
             )
-            .option(
-                ModuleOption::str("test-unset").description("Has no default: checked to read none"),
-            )
-            .command(
-                "selftest run name=import,type=CephString,req=false",
-                "Check every host import, or the one named (cluster.get, mgr.sleep, ...)",
-                "rw",
-            )
-            .command(
-                "selftest ping",
-                "Answer pong (the call-module check calls it)",
-                "r",
-            )
+            .option(ModuleOption::str("test-unset").desc("Has no default: checked to read none"))
     }
 
-    async fn handle_command(&self, command: &Command, _inbuf: &str) -> CommandResult {
-        match (command.prefix(), command.str_arg("import")) {
-            ("selftest ping", _) => CommandResult::ok("pong"),
-            ("selftest run", None) => report(command, &run(IMPORTS).await),
-            ("selftest run", Some(import)) if IMPORTS.contains(&import) => {
-                report(command, &run([import]).await)
-            }
-            ("selftest run", Some(import)) => CommandResult::error(
+    /// Check every host import, or the one named (cluster.get, mgr.sleep, ...)
+    #[write_command("selftest run")]
+    async fn run(&self, command: &Command, import: Option<&str>) -> CommandResult {
+        match import {
+            None => report(command, &run(IMPORTS).await),
+            Some(import) if IMPORTS.contains(&import) => report(command, &run([import]).await),
+            Some(import) => CommandResult::error(
                 errno::ENOENT,
                 format!("unknown import {import}; known: {}", IMPORTS.join(", ")),
             ),
-            (other, _) => CommandResult::error(errno::EINVAL, format!("unknown command: {other}")),
         }
+    }
+
+    /// Answer pong (the call-module check calls it)
+    #[read_command("selftest ping")]
+    fn ping(&self) -> &'static str {
+        "pong"
     }
 }
 

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 use wasm_mgr_sdk::{
     Command, CommandResult, HealthStatus, HttpRequest, HttpResponse, Module, ModuleInfo,
-    ModuleOption, Table, cluster, errno, export_module, format_bytes, format_dimless, options,
-    sleep,
+    ModuleOption, Table, cluster, commands, errno, export_module, format_bytes, format_dimless,
+    options, sleep,
 };
 
 /// Counters whose rate the tables show: OSD client IO, MDS requests and replay.
@@ -219,8 +219,11 @@ impl Status {
     }
 
     /// `osd status [bucket]` as ceph's table or JSON.
-    fn osd_status(&self, command: &Command) -> Result<CommandResult, CommandResult> {
-        let bucket = command.str_arg("bucket");
+    fn osd_status(
+        &self,
+        command: &Command,
+        bucket: Option<&str>,
+    ) -> Result<CommandResult, CommandResult> {
         if command.wants_json() {
             return Ok(CommandResult::json_for(command, &self.osd_json(bucket)?));
         }
@@ -462,9 +465,12 @@ fn fs_pools(mdsmap: &Value, report: &mut FsReport) -> Table {
 
 impl Status {
     /// `fs status [fs]`: ranks, pools, standbys and MDS versions.
-    fn fs_status(&self, command: &Command) -> Result<CommandResult, CommandResult> {
+    fn fs_status(
+        &self,
+        command: &Command,
+        filter: Option<&str>,
+    ) -> Result<CommandResult, CommandResult> {
         let fs_map = cluster::get_json::<Value>("fs_map")?;
-        let filter = command.str_arg("fs");
         let counters = mds_counters();
         let mut report = FsReport::default();
         let mut matched = false;
@@ -523,9 +529,8 @@ impl Status {
 }
 
 /// `health [detail]` as `ceph health [detail]` prints it.
-fn health_status(command: &Command) -> CommandResult {
+fn health_status(command: &Command, detail: bool) -> CommandResult {
     let health = cluster::health();
-    let detail = command.str_arg("detail") == Some("detail");
     if command.wants_json() {
         let checks: Map<String, Value> = health
             .checks
@@ -569,6 +574,7 @@ fn health_status(command: &Command) -> CommandResult {
     CommandResult::ok(text)
 }
 
+#[commands]
 impl Module for Status {
     fn describe(&self) -> ModuleInfo {
         ModuleInfo::new("status", env!("CARGO_PKG_VERSION"))
@@ -577,24 +583,31 @@ impl Module for Status {
                 ModuleOption::secs("sample-interval")
                     .default(5)
                     .min(1)
-                    .description("Seconds between the perf counter samples that give IO rates"),
-            )
-            .command(
-                "osd status name=bucket,type=CephString,req=false",
-                "Show the status of OSDs within a bucket, or all",
-                "r",
-            )
-            .command(
-                "fs status name=fs,type=CephString,req=false",
-                "Show the status of a CephFS filesystem",
-                "r",
-            )
-            .command(
-                "health name=detail,type=CephChoices,strings=detail,req=false",
-                "Show cluster health, with detail if asked",
-                "r",
+                    .desc("Seconds between the perf counter samples that give IO rates"),
             )
             .http()
+    }
+
+    /// Show the status of OSDs within a bucket, or all
+    #[read_command("osd status")]
+    fn osd(&self, command: &Command, bucket: Option<&str>) -> Result<CommandResult, CommandResult> {
+        self.osd_status(command, bucket)
+    }
+
+    /// Show the status of a CephFS filesystem
+    #[read_command("fs status")]
+    fn fs(&self, command: &Command, fs: Option<&str>) -> Result<CommandResult, CommandResult> {
+        self.fs_status(command, fs)
+    }
+
+    /// Show cluster health, with detail if asked
+    #[read_command("health")]
+    fn health(
+        &self,
+        command: &Command,
+        #[choices("detail")] detail: Option<&str>,
+    ) -> CommandResult {
+        health_status(command, detail == Some("detail"))
     }
 
     async fn serve(&self) {
@@ -605,19 +618,6 @@ impl Module for Status {
                 break;
             }
         }
-    }
-
-    async fn handle_command(&self, command: &Command, _inbuf: &str) -> CommandResult {
-        let answer = match command.prefix() {
-            "osd status" => self.osd_status(command),
-            "fs status" => self.fs_status(command),
-            "health" => Ok(health_status(command)),
-            other => Err(CommandResult::error(
-                errno::EINVAL,
-                format!("unknown command: {other}"),
-            )),
-        };
-        answer.unwrap_or_else(|failure| failure)
     }
 
     async fn handle_http(&self, request: HttpRequest) -> HttpResponse {

@@ -2,19 +2,19 @@
 //! failing module does not stop the others.
 
 use wasm_mgr_sdk::{
-    Command, CommandResult, HttpRequest, HttpResponse, Module, ModuleInfo, Notification,
-    NotifyKind, export_module,
+    HttpRequest, HttpResponse, Module, ModuleInfo, Notification, NotifyKind, commands,
+    export_module,
 };
 
 /// The module: no state.
 #[derive(Default)]
 struct Crasher;
 
+#[commands]
 impl Module for Crasher {
     fn describe(&self) -> ModuleInfo {
         ModuleInfo::new("crasher", env!("CARGO_PKG_VERSION"))
             .description("Test module that panics on every OSD map notification")
-            .command("crasher ping", "Answer pong", "r")
             .notify(&[NotifyKind::OsdMap])
             .http()
     }
@@ -26,14 +26,10 @@ impl Module for Crasher {
         );
     }
 
-    async fn handle_command(&self, command: &Command, _inbuf: &str) -> CommandResult {
-        match command.prefix() {
-            "crasher ping" => CommandResult::ok("pong"),
-            other => CommandResult::error(
-                wasm_mgr_sdk::errno::EINVAL,
-                format!("unknown command: {other}"),
-            ),
-        }
+    /// Answer pong
+    #[read_command("crasher ping")]
+    fn ping(&self) -> &'static str {
+        "pong"
     }
 
     async fn handle_http(&self, _request: HttpRequest) -> HttpResponse {

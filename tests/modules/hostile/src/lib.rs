@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use wasm_mgr_sdk::{
-    Command, CommandResult, CommandTarget, HttpRequest, HttpResponse, Module, ModuleInfo,
-    ModuleOption, Notification, NotifyKind, errno, export_module, options, send_command, sleep,
+    CommandResult, CommandTarget, HttpRequest, HttpResponse, Module, ModuleInfo, ModuleOption,
+    Notification, NotifyKind, commands, errno, export_module, options, send_command, sleep,
 };
 
 #[derive(Default)]
@@ -63,55 +63,7 @@ fn refused(what: &str, e: impl std::fmt::Display) -> CommandResult {
     CommandResult::error(errno::EACCES, format!("{what}: {e}"))
 }
 
-impl Hostile {
-    async fn run(&self, command: &Command) -> CommandResult {
-        let arg = |name: &str| command.str_arg(name).unwrap_or_default().to_string();
-        match command.prefix() {
-            "hostile ping" => CommandResult::ok("pong"),
-            "hostile read-file" => match std::fs::read_to_string(arg("path")) {
-                Ok(text) => CommandResult::ok(format!("read {} bytes", text.len())),
-                Err(e) => refused("reading", e),
-            },
-            "hostile connect" => match std::net::TcpStream::connect(arg("addr")) {
-                Ok(_) => CommandResult::ok("connected"),
-                Err(e) => refused("connecting", e),
-            },
-            "hostile osd-out" => {
-                let cmd = json!({"prefix": "osd out", "ids": [arg("id")]});
-                match send_command(CommandTarget::Mon, cmd, "").await {
-                    Ok(r) => {
-                        CommandResult::error(r.retval, format!("sent: {} {}", r.stdout, r.stderr))
-                    }
-                    Err(e) => refused("osd out", format!("{e:?}")),
-                }
-            }
-            "hostile write-data" => {
-                let text = arg("text");
-                let written = std::fs::write("/data/note.txt", &text)
-                    .and_then(|()| std::fs::read_to_string("/data/note.txt"));
-                match written {
-                    Ok(back) => CommandResult::ok(back),
-                    Err(e) => refused("writing /data", e),
-                }
-            }
-            "hostile http-get" => match http_get(&arg("url")) {
-                Ok(status) => CommandResult::ok(format!("status {status}")),
-                Err(e) => refused("http", e),
-            },
-            "hostile env" => CommandResult::ok(format!(
-                "{} variables, {} arguments",
-                std::env::vars().count(),
-                std::env::args().count()
-            )),
-            "hostile hang" => {
-                sleep(Duration::from_secs(3600)).await;
-                CommandResult::ok("woke")
-            }
-            other => CommandResult::error(errno::EINVAL, format!("unknown command {other}")),
-        }
-    }
-}
-
+#[commands]
 impl Module for Hostile {
     fn describe(&self) -> ModuleInfo {
         ModuleInfo::new("hostile", env!("CARGO_PKG_VERSION"))
@@ -119,7 +71,7 @@ impl Module for Hostile {
             .option(
                 ModuleOption::str("mode")
                     .default("calm")
-                    .allowed(&[
+                    .enum_allowed(&[
                         "calm",
                         "loop-serve",
                         "loop-notify",
@@ -127,42 +79,81 @@ impl Module for Hostile {
                         "alloc",
                         "trap",
                     ])
-                    .description("How to misbehave"),
+                    .desc("How to misbehave"),
             )
-            .command("hostile ping", "Answer pong", "r")
-            .command(
-                "hostile read-file name=path,type=CephString",
-                "Read a host file",
-                "r",
-            )
-            .command(
-                "hostile connect name=addr,type=CephString",
-                "Open a TCP connection",
-                "r",
-            )
-            .command(
-                "hostile osd-out name=id,type=CephString",
-                "Mark an OSD out",
-                "rw",
-            )
-            .command(
-                "hostile write-data name=text,type=CephString",
-                "Write and read back /data/note.txt",
-                "rw",
-            )
-            .command(
-                "hostile http-get name=url,type=CephString",
-                "GET an http:// URL",
-                "r",
-            )
-            .command(
-                "hostile env",
-                "Count the environment variables it sees",
-                "r",
-            )
-            .command("hostile hang", "Never answer", "r")
             .notify(&NotifyKind::ALL)
             .http()
+    }
+
+    /// Answer pong
+    #[read_command("hostile ping")]
+    fn ping(&self) -> &'static str {
+        "pong"
+    }
+
+    /// Read a host file
+    #[read_command("hostile read-file")]
+    fn read_file(&self, path: &str) -> CommandResult {
+        match std::fs::read_to_string(path) {
+            Ok(text) => CommandResult::ok(format!("read {} bytes", text.len())),
+            Err(e) => refused("reading", e),
+        }
+    }
+
+    /// Open a TCP connection
+    #[read_command("hostile connect")]
+    fn connect(&self, addr: &str) -> CommandResult {
+        match std::net::TcpStream::connect(addr) {
+            Ok(_) => CommandResult::ok("connected"),
+            Err(e) => refused("connecting", e),
+        }
+    }
+
+    /// Mark an OSD out
+    #[write_command("hostile osd-out")]
+    async fn osd_out(&self, id: &str) -> CommandResult {
+        let cmd = json!({"prefix": "osd out", "ids": [id]});
+        match send_command(CommandTarget::Mon, cmd, "").await {
+            Ok(r) => CommandResult::error(r.retval, format!("sent: {} {}", r.stdout, r.stderr)),
+            Err(e) => refused("osd out", format!("{e:?}")),
+        }
+    }
+
+    /// Write and read back /data/note.txt
+    #[write_command("hostile write-data")]
+    fn write_data(&self, text: &str) -> CommandResult {
+        let written = std::fs::write("/data/note.txt", text)
+            .and_then(|()| std::fs::read_to_string("/data/note.txt"));
+        match written {
+            Ok(back) => CommandResult::ok(back),
+            Err(e) => refused("writing /data", e),
+        }
+    }
+
+    /// GET an http:// URL
+    #[read_command("hostile http-get")]
+    fn http_get(&self, url: &str) -> CommandResult {
+        match http_get(url) {
+            Ok(status) => CommandResult::ok(format!("status {status}")),
+            Err(e) => refused("http", e),
+        }
+    }
+
+    /// Count the environment variables it sees
+    #[read_command("hostile env")]
+    fn env(&self) -> String {
+        format!(
+            "{} variables, {} arguments",
+            std::env::vars().count(),
+            std::env::args().count()
+        )
+    }
+
+    /// Never answer
+    #[read_command("hostile hang")]
+    async fn hang(&self) -> &'static str {
+        sleep(Duration::from_secs(3600)).await;
+        "woke"
     }
 
     async fn serve(&self) {
@@ -181,10 +172,6 @@ impl Module for Hostile {
         if mode() == "loop-notify" {
             spin();
         }
-    }
-
-    async fn handle_command(&self, command: &Command, _inbuf: &str) -> CommandResult {
-        self.run(command).await
     }
 
     async fn handle_http(&self, _request: HttpRequest) -> HttpResponse {

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use wasm_mgr_sdk::{
-    Command, CommandResult, CommandTarget, HealthCheck, HttpRequest, HttpResponse, Module,
-    ModuleInfo, ModuleOption, Notification, NotifyKind, OptionValue, cluster, errno, export_module,
-    health, mgr_warn, options, publish_http, send_command, sleep, store,
+    CommandResult, CommandTarget, Error, HealthCheck, HttpRequest, HttpResponse, Module,
+    ModuleInfo, ModuleOption, Notification, NotifyKind, OptionValue, cluster, commands, errno,
+    export_module, health, mgr_warn, options, publish_http, send_command, sleep, store,
 };
 
 /// Notifications kept in memory; older ones are dropped.
@@ -98,95 +98,22 @@ fn epochs_json() -> Value {
     })
 }
 
-/// `probe send`: a cluster command through `send-command`, answered with what the
-/// host returned: the command's result, or the host's error as `{"error": ...}`.
-async fn send(command: &Command) -> CommandResult {
-    let target = match command.str_arg("target").unwrap_or("mon") {
-        "mon" => CommandTarget::Mon,
-        "mgr" => CommandTarget::Mgr,
+/// Where `probe send` sends: `mon`, `mgr` or `osd.N`.
+fn target(name: &str) -> Result<CommandTarget, CommandResult> {
+    match name {
+        "mon" => Ok(CommandTarget::Mon),
+        "mgr" => Ok(CommandTarget::Mgr),
         osd => match osd.strip_prefix("osd.").and_then(|id| id.parse().ok()) {
-            Some(id) => CommandTarget::Osd(id),
-            None => return CommandResult::error(errno::EINVAL, format!("bad target {osd}")),
-        },
-    };
-    let dict: Value = match command.str_arg("command").map(serde_json::from_str) {
-        Some(Ok(v)) => v,
-        _ => return CommandResult::error(errno::EINVAL, "command must be a JSON dict"),
-    };
-    match send_command(target, dict, "").await {
-        Ok(r) => CommandResult::json(&json!({
-            "retval": r.retval, "stdout": r.stdout, "stderr": r.stderr,
-        })),
-        Err(e) => CommandResult::json(&json!({ "error": format!("{e:?}") })),
-    }
-}
-
-/// A required string argument, or -EINVAL.
-fn required<'a>(command: &'a Command, name: &str) -> Result<&'a str, CommandResult> {
-    command
-        .str_arg(name)
-        .ok_or_else(|| CommandResult::error(errno::EINVAL, format!("missing argument {name}")))
-}
-
-impl Probe {
-    /// Serve one command: `Ok` is the JSON answer.
-    fn run(&self, command: &Command) -> Result<Value, CommandResult> {
-        match command.prefix() {
-            "probe notifies" => Ok(self.notifies_json()),
-            "probe serve" => Ok(self.serve_json()),
-            "probe option" => {
-                let name = required(command, "name")?;
-                let value = options::get(name)?;
-                Ok(json!({ "name": name, "value": option_json(value) }))
-            }
-            "probe store set" => {
-                let key = required(command, "key")?;
-                store::set(key, required(command, "value")?)?;
-                Ok(json!({ "key": key }))
-            }
-            "probe store get" => {
-                let key = required(command, "key")?;
-                Ok(json!({ "key": key, "value": store::get(key)? }))
-            }
-            "probe store list" => {
-                let entries = store::list(command.str_arg("key_prefix").unwrap_or_default())?;
-                let map: serde_json::Map<String, Value> = entries
-                    .into_iter()
-                    .map(|(k, v)| (k, Value::String(v)))
-                    .collect();
-                Ok(Value::Object(map))
-            }
-            "probe health raise" => {
-                let code = required(command, "code")?;
-                let message = required(command, "message")?;
-                health::set(vec![HealthCheck::warn(code, message).detail(message)])?;
-                Ok(json!({ "raised": code }))
-            }
-            "probe health clear" => {
-                health::clear()?;
-                Ok(json!({ "cleared": true }))
-            }
-            "probe epoch" => Ok(epochs_json()),
-            "probe get" => {
-                let text = cluster::get(required(command, "name")?)?;
-                serde_json::from_str(&text).map_err(|e| {
-                    CommandResult::error(errno::EINVAL, format!("get gave invalid JSON: {e}"))
-                })
-            }
-            "probe publish" => {
-                let path = required(command, "path")?;
-                let text = required(command, "text")?;
-                publish_http(path, &HttpResponse::text(text))?;
-                Ok(json!({ "published": path }))
-            }
-            other => Err(CommandResult::error(
+            Some(id) => Ok(CommandTarget::Osd(id)),
+            None => Err(CommandResult::error(
                 errno::EINVAL,
-                format!("unknown command: {other}"),
+                format!("bad target {osd}"),
             )),
-        }
+        },
     }
 }
 
+#[commands]
 impl Module for Probe {
     fn describe(&self) -> ModuleInfo {
         ModuleInfo::new("probe", env!("CARGO_PKG_VERSION"))
@@ -195,88 +122,127 @@ impl Module for Probe {
                 ModuleOption::int("serve-sleep-ms")
                     .default(60_000)
                     .min(1)
-                    .description("How long serve sleeps between iterations"),
+                    .desc("How long serve sleeps between iterations"),
             )
             .option(
                 ModuleOption::str("greeting")
                     .default("hello")
-                    .description("Any text"),
+                    .desc("Any text"),
             )
             .option(
                 ModuleOption::float("ratio")
                     .default(0.5)
                     .min(0)
                     .max(1)
-                    .description("A number between 0 and 1"),
+                    .desc("A number between 0 and 1"),
             )
-            .option(
-                ModuleOption::bool("verbose")
-                    .default(false)
-                    .description("A flag"),
-            )
+            .option(ModuleOption::bool("verbose").default(false).desc("A flag"))
             .option(
                 ModuleOption::bool("hang-shutdown")
                     .default(false)
-                    .description("Never return from shutdown (to test the grace period)"),
-            )
-            .command(
-                "probe notifies",
-                "Notifications received, oldest first",
-                "r",
-            )
-            .command(
-                "probe serve",
-                "Serve loop starts, iterations and whether it sleeps",
-                "r",
-            )
-            .command(
-                "probe option name=name,type=CephString",
-                "Typed value of an option",
-                "r",
-            )
-            .command(
-                "probe store set name=key,type=CephString name=value,type=CephString",
-                "Set a store key",
-                "rw",
-            )
-            .command(
-                "probe store get name=key,type=CephString",
-                "Read a store key",
-                "r",
-            )
-            .command(
-                "probe store list name=key_prefix,type=CephString,req=false",
-                "Store keys and values under a prefix",
-                "r",
-            )
-            .command(
-                "probe health raise name=code,type=CephString name=message,type=CephString",
-                "Raise a warning health check",
-                "rw",
-            )
-            .command(
-                "probe health clear",
-                "Clear the probe's health checks",
-                "rw",
-            )
-            .command("probe epoch", "Epoch of every map", "r")
-            .command(
-                "probe get name=name,type=CephString",
-                "A cluster map as the module's get() sees it",
-                "r",
-            )
-            .command(
-                "probe send name=target,type=CephString name=command,type=CephString",
-                "Send a cluster command (JSON) to mon, mgr or osd.N through send-command",
-                "rw",
-            )
-            .command(
-                "probe publish name=path,type=CephString name=text,type=CephString",
-                "Have the host serve a text page at a path",
-                "rw",
+                    .desc("Never return from shutdown (to test the grace period)"),
             )
             .notify(&NotifyKind::ALL)
             .http()
+    }
+
+    /// Notifications received, oldest first
+    #[read_command("probe notifies")]
+    fn notifies(&self) -> CommandResult {
+        CommandResult::json(&self.notifies_json())
+    }
+
+    /// Serve loop starts, iterations and whether it sleeps
+    #[read_command("probe serve")]
+    fn serve_state(&self) -> CommandResult {
+        CommandResult::json(&self.serve_json())
+    }
+
+    /// Typed value of an option
+    #[read_command("probe option")]
+    fn option(&self, name: &str) -> Result<CommandResult, Error> {
+        let value = options::get(name)?;
+        Ok(CommandResult::json(
+            &json!({ "name": name, "value": option_json(value) }),
+        ))
+    }
+
+    /// Set a store key
+    #[write_command("probe store set")]
+    fn store_set(&self, key: &str, value: &str) -> Result<CommandResult, Error> {
+        store::set(key, value)?;
+        Ok(CommandResult::json(&json!({ "key": key })))
+    }
+
+    /// Read a store key
+    #[read_command("probe store get")]
+    fn store_get(&self, key: &str) -> Result<CommandResult, Error> {
+        Ok(CommandResult::json(
+            &json!({ "key": key, "value": store::get(key)? }),
+        ))
+    }
+
+    /// Store keys and values under a prefix
+    #[read_command("probe store list")]
+    fn store_list(&self, key_prefix: Option<&str>) -> Result<CommandResult, Error> {
+        let entries = store::list(key_prefix.unwrap_or_default())?;
+        let map: serde_json::Map<String, Value> = entries
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        Ok(CommandResult::json(&map))
+    }
+
+    /// Raise a warning health check
+    #[write_command("probe health raise")]
+    fn health_raise(&self, code: &str, message: &str) -> Result<CommandResult, Error> {
+        health::set(vec![HealthCheck::warn(code, message).detail(message)])?;
+        Ok(CommandResult::json(&json!({ "raised": code })))
+    }
+
+    /// Clear the probe's health checks
+    #[write_command("probe health clear")]
+    fn health_clear(&self) -> Result<CommandResult, Error> {
+        health::clear()?;
+        Ok(CommandResult::json(&json!({ "cleared": true })))
+    }
+
+    /// Epoch of every map
+    #[read_command("probe epoch")]
+    fn epoch(&self) -> CommandResult {
+        CommandResult::json(&epochs_json())
+    }
+
+    /// A cluster map as the module's get() sees it
+    #[read_command("probe get")]
+    fn get(&self, name: &str) -> Result<CommandResult, CommandResult> {
+        let text = cluster::get(name)?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| {
+            CommandResult::error(errno::EINVAL, format!("get gave invalid JSON: {e}"))
+        })?;
+        Ok(CommandResult::json(&value))
+    }
+
+    /// Send a cluster command (JSON) to mon, mgr or osd.N through send-command
+    #[write_command("probe send")]
+    async fn send(&self, target: &str, command: &str) -> Result<CommandResult, CommandResult> {
+        let target = self::target(target)?;
+        let dict: Value = serde_json::from_str(command)
+            .map_err(|_| CommandResult::error(errno::EINVAL, "command must be a JSON dict"))?;
+        // What the host returned: the command's result, or its error as `{"error": ...}`.
+        Ok(match send_command(target, dict, "").await {
+            Ok(r) => CommandResult::json(&json!({
+                "retval": r.retval, "stdout": r.stdout, "stderr": r.stderr,
+            })),
+            Err(e) => CommandResult::json(&json!({ "error": format!("{e:?}") })),
+        })
+    }
+
+    /// Have the host serve a text page at a path
+    #[write_command("probe publish")]
+    fn publish(&self, path: &str, text: &str) -> Result<CommandResult, Error> {
+        publish_http(path, &HttpResponse::text(text))?;
+        Ok(CommandResult::json(&json!({ "published": path })))
     }
 
     async fn serve(&self) {
@@ -316,16 +282,6 @@ impl Module for Probe {
             records.pop_front();
         }
         records.push_back(record);
-    }
-
-    async fn handle_command(&self, command: &Command, _inbuf: &str) -> CommandResult {
-        if command.prefix() == "probe send" {
-            return send(command).await;
-        }
-        match self.run(command) {
-            Ok(value) => CommandResult::json(&value),
-            Err(failure) => failure,
-        }
     }
 
     async fn handle_http(&self, request: HttpRequest) -> HttpResponse {

@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use wasm_mgr_sdk::{
-    Command, CommandResult, HttpRequest, HttpResponse, Module, ModuleInfo, ModuleOption,
-    Notification, NotifyKind, errno, export_module, mgr_id, options, sleep, store,
+    CommandResult, HttpRequest, HttpResponse, Module, ModuleInfo, ModuleOption, Notification,
+    NotifyKind, commands, errno, export_module, mgr_id, options, sleep, store,
 };
 
 #[derive(Default)]
@@ -30,23 +30,57 @@ fn total() -> i64 {
         .unwrap_or(0)
 }
 
+#[commands]
 impl Module for Tally {
     fn describe(&self) -> ModuleInfo {
         ModuleInfo::new("tally", env!("CARGO_PKG_VERSION"))
             .description("Keeps a total; counts OSD-map notifies")
-            .command("tally add name=n,type=CephInt", "Add n to the total", "rw")
-            .command("tally total", "The total", "r")
-            .command("tally notifies", "OSD-map notifies seen", "r")
-            .command("tally keys", "Every key this module stored", "r")
-            .command("tally beat-ms", "The beat-ms option in force", "r")
             .notify(&[NotifyKind::OsdMap])
             .option(
                 ModuleOption::int("beat-ms")
                     .default(0)
                     .min(0)
-                    .description("Write a beat/<ms>-<mgr id> key this often (0: never)"),
+                    .desc("Write a beat/<ms>-<mgr id> key this often (0: never)"),
             )
             .http()
+    }
+
+    /// Add n to the total
+    #[write_command("tally add")]
+    fn add(&self, n: i64) -> Result<CommandResult, CommandResult> {
+        store::set("total", &(total() + n).to_string())
+            .map_err(|e| CommandResult::error(errno::EIO, format!("{e:?}")))?;
+        Ok(CommandResult::json(&json!({ "total": total() })))
+    }
+
+    /// The total
+    #[read_command("tally total")]
+    fn total(&self) -> CommandResult {
+        CommandResult::json(&json!({ "total": total() }))
+    }
+
+    /// OSD-map notifies seen
+    #[read_command("tally notifies")]
+    fn notifies(&self) -> CommandResult {
+        CommandResult::json(&json!({
+            "notifies": self.notifies.get(),
+            "while_serving": self.while_serving.get(),
+        }))
+    }
+
+    /// Every key this module stored
+    #[read_command("tally keys")]
+    fn keys(&self) -> Result<CommandResult, CommandResult> {
+        let pairs =
+            store::list("").map_err(|e| CommandResult::error(errno::EIO, format!("{e:?}")))?;
+        let keys: Vec<String> = pairs.into_iter().map(|(k, _)| k).collect();
+        Ok(CommandResult::json(&json!({ "keys": keys })))
+    }
+
+    /// The beat-ms option in force
+    #[read_command("tally beat-ms")]
+    fn beat_ms(&self) -> CommandResult {
+        CommandResult::json(&json!({ "beat_ms": options::get_int("beat-ms") }))
     }
 
     async fn serve(&self) {
@@ -70,34 +104,6 @@ impl Module for Tally {
         self.notifies.set(self.notifies.get() + 1);
         if self.serving.get() {
             self.while_serving.set(self.while_serving.get() + 1);
-        }
-    }
-
-    async fn handle_command(&self, command: &Command, _inbuf: &str) -> CommandResult {
-        match command.prefix() {
-            "tally add" => {
-                let n = command.int_arg("n").unwrap_or(0);
-                match store::set("total", &(total() + n).to_string()) {
-                    Ok(()) => CommandResult::json(&json!({ "total": total() })),
-                    Err(e) => CommandResult::error(errno::EIO, format!("{e:?}")),
-                }
-            }
-            "tally total" => CommandResult::json(&json!({ "total": total() })),
-            "tally beat-ms" => {
-                CommandResult::json(&json!({ "beat_ms": options::get_int("beat-ms") }))
-            }
-            "tally keys" => match store::list("") {
-                Ok(pairs) => {
-                    let keys: Vec<String> = pairs.into_iter().map(|(k, _)| k).collect();
-                    CommandResult::json(&json!({ "keys": keys }))
-                }
-                Err(e) => CommandResult::error(errno::EIO, format!("{e:?}")),
-            },
-            "tally notifies" => CommandResult::json(&json!({
-                "notifies": self.notifies.get(),
-                "while_serving": self.while_serving.get(),
-            })),
-            other => CommandResult::error(errno::EINVAL, format!("unknown command {other}")),
         }
     }
 
