@@ -9,8 +9,9 @@ latest sample as JSON.
 
 import json
 import time
+from typing import Optional
 
-from wasm_mgr import Command, MgrModule, Option, export
+from wasm_mgr import CLIReadCommand, MgrModule, Option, export
 
 
 def _bytes(n: float) -> str:
@@ -31,13 +32,6 @@ class Iostat(MgrModule):
         Option("interval", type="secs", default=5, min=1, desc="Seconds between samples"),
         Option("history", type="int", default=60, min=1, max=10000,
                desc="Samples kept for `iostat history`"),
-    ]
-    COMMANDS = [
-        Command("iostat name=width,type=CephInt,req=false "
-                "name=print_header,type=CephBool,req=false",
-                "Get IO rates"),
-        Command("iostat history", "The samples taken so far, oldest first"),
-        Command("iostat stats", "What the module did: samples, notifies, serve loops"),
     ]
     NOTIFY_TYPES = ["pg_summary"]
     HTTP = True
@@ -77,38 +71,42 @@ class Iostat(MgrModule):
         if notify_type == "pg_summary":
             self.notifies += 1
 
-    async def handle_command(self, inbuf, cmd):
-        prefix = cmd.get("prefix")
-        if prefix == "iostat":
-            r = self.rates()
-            width = int(cmd.get("width", 10))
-            cols = ["Read", "Write", "Total", "Read IOPS", "Write IOPS", "Total IOPS"]
-            vals = [_bytes(r["read_bytes_sec"]), _bytes(r["write_bytes_sec"]),
-                    _bytes(r["total_bytes_sec"]), f"{r['read_op_per_sec']:.0f}",
-                    f"{r['write_op_per_sec']:.0f}", f"{r['total_op_per_sec']:.0f}"]
-            if cmd.get("format") in ("json", "json-pretty"):
-                return 0, json.dumps(r), ""
-            line = "| " + " | ".join(v.rjust(width) for v in vals) + " |"
-            out = line
-            if cmd.get("print_header"):
-                head = "| " + " | ".join(c.rjust(width) for c in cols) + " |"
-                out = head + "\n" + line
-            return 0, out, ""
-        if prefix == "iostat history":
-            if cmd.get("format") in ("json", "json-pretty"):
-                return 0, json.dumps(self.samples), ""
-            lines = [f"{s['stamp']:.0f}  rd {_bytes(s['read_bytes_sec'])}  "
-                     f"wr {_bytes(s['write_bytes_sec'])}" for s in self.samples]
-            return 0, "\n".join(lines), ""
-        if prefix == "iostat stats":
-            stats = {
-                "samples": len(self.samples),
-                "samples_taken": int(self.get_store("samples_taken", "0")),
-                "notifies": self.notifies,
-                "serving": self.serving,
-            }
-            return 0, json.dumps(stats), ""
-        return -22, "", f"unknown command {prefix}"
+    @CLIReadCommand("iostat")
+    def iostat(self, width: int = 10, print_header: bool = False,
+               format: Optional[str] = None):
+        """Get IO rates"""
+        r = self.rates()
+        if format in ("json", "json-pretty"):
+            return 0, json.dumps(r), ""
+        cols = ["Read", "Write", "Total", "Read IOPS", "Write IOPS", "Total IOPS"]
+        vals = [_bytes(r["read_bytes_sec"]), _bytes(r["write_bytes_sec"]),
+                _bytes(r["total_bytes_sec"]), f"{r['read_op_per_sec']:.0f}",
+                f"{r['write_op_per_sec']:.0f}", f"{r['total_op_per_sec']:.0f}"]
+        out = "| " + " | ".join(v.rjust(width) for v in vals) + " |"
+        if print_header:
+            head = "| " + " | ".join(c.rjust(width) for c in cols) + " |"
+            out = head + "\n" + out
+        return 0, out, ""
+
+    @CLIReadCommand("iostat history")
+    def history(self, format: Optional[str] = None):
+        """The samples taken so far, oldest first"""
+        if format in ("json", "json-pretty"):
+            return 0, json.dumps(self.samples), ""
+        lines = [f"{s['stamp']:.0f}  rd {_bytes(s['read_bytes_sec'])}  "
+                 f"wr {_bytes(s['write_bytes_sec'])}" for s in self.samples]
+        return 0, "\n".join(lines), ""
+
+    @CLIReadCommand("iostat stats")
+    def stats(self):
+        """What the module did: samples, notifies, serve loops"""
+        stats = {
+            "samples": len(self.samples),
+            "samples_taken": int(self.get_store("samples_taken", "0")),
+            "notifies": self.notifies,
+            "serving": self.serving,
+        }
+        return 0, json.dumps(stats), ""
 
     async def handle_http(self, request):
         if request.method == "GET" and request.path in ("/", ""):

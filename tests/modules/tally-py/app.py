@@ -4,17 +4,12 @@ whether `serve` was running when they came. Its twin in Rust is
 
 import json
 
-from wasm_mgr import Command, MgrModule, export
+from wasm_mgr import CLIReadCommand, CLIWriteCommand, MgrModule, export
 
 
 class Tally(MgrModule):
     MODULE_NAME = "tally"
     DESCRIPTION = "Keeps a total; counts OSD-map notifies"
-    COMMANDS = [
-        Command("tally add name=n,type=CephInt", "Add n to the total", "rw"),
-        Command("tally total", "The total"),
-        Command("tally notifies", "OSD-map notifies seen"),
-    ]
     NOTIFY_TYPES = ["osd_map"]
     HTTP = True
 
@@ -37,16 +32,21 @@ class Tally(MgrModule):
         if self.serving:
             self.while_serving += 1
 
-    async def handle_command(self, inbuf, cmd):
-        prefix = cmd["prefix"]
-        if prefix == "tally add":
-            self.set_store("total", str(self.total() + int(cmd.get("n", 0))))
-            return 0, json.dumps({"total": self.total()}), ""
-        if prefix == "tally total":
-            return 0, json.dumps({"total": self.total()}), ""
-        if prefix == "tally notifies":
-            return 0, json.dumps({"notifies": self.notifies, "while_serving": self.while_serving}), ""
-        return -22, "", f"unknown command {prefix}"
+    @CLIWriteCommand("tally add")
+    def add(self, n: int):
+        """Add n to the total"""
+        self.set_store("total", str(self.total() + n))
+        return 0, json.dumps({"total": self.total()}), ""
+
+    @CLIReadCommand("tally total")
+    def show_total(self):
+        """The total"""
+        return 0, json.dumps({"total": self.total()}), ""
+
+    @CLIReadCommand("tally notifies")
+    def show_notifies(self):
+        """OSD-map notifies seen"""
+        return 0, json.dumps({"notifies": self.notifies, "while_serving": self.while_serving}), ""
 
     async def handle_http(self, request):
         if request.method == "GET" and request.path == "/total":
