@@ -6,18 +6,18 @@
 // `osdwatch status` says how many OSDs are up and in; `GET /modules/osdwatch/`
 // answers the events as JSON.
 
-import { MgrModule, exportModule } from './wasm-mgr.js';
+import { MgrModule, Option, exportModule, readCommand } from './wasm-mgr.js';
 
 class OsdWatch extends MgrModule {
-  static NAME = 'osdwatch';
+  static MODULE_NAME = 'osdwatch';
   static DESCRIPTION = 'A record of OSDs going up, down, in and out (JavaScript)';
-  static OPTIONS = [
-    { name: 'keep', type: 'int', default: 100, min: 1, max: 10000, desc: 'Events kept' },
+  static MODULE_OPTIONS = [
+    Option('keep', { type: 'int', default: 100, min: 1, max: 10000, desc: 'Events kept' }),
   ];
-  static COMMANDS = [
-    { cmd: 'osdwatch events', desc: 'OSD state changes seen, oldest first' },
-    { cmd: 'osdwatch status', desc: 'OSDs up and in, and what the module did' },
-  ];
+  static COMMANDS = {
+    showEvents: readCommand('osdwatch events', 'OSD state changes seen, oldest first'),
+    showStatus: readCommand('osdwatch status', 'OSDs up and in, and what the module did'),
+  };
   static NOTIFY_TYPES = ['osd_map'];
   static HTTP = true;
   static TICK_MS = 1000;
@@ -65,19 +65,17 @@ class OsdWatch extends MgrModule {
     this.look();
   }
 
-  handleCommand(cmd) {
-    if (cmd.prefix === 'osdwatch events') {
-      const events = this.loadEvents();
-      if (cmd.format === 'json' || cmd.format === 'json-pretty') return [0, JSON.stringify(events), ''];
-      return [0, events.map((e) => `e${e.epoch} osd.${e.osd} ${e.change}`).join('\n'), ''];
-    }
-    if (cmd.prefix === 'osdwatch status') {
-      const map = this.get('osd_map');
-      const up = map.osds.filter((o) => o.up === 1).length;
-      const inn = map.osds.filter((o) => o.in === 1).length;
-      return [0, JSON.stringify({ osds: map.osds.length, up, in: inn, notifies: this.notifies, ticks: this.ticks }), ''];
-    }
-    return [-22, '', `unknown command ${cmd.prefix}`];
+  showEvents({ format }) {
+    const events = this.loadEvents();
+    if (format === 'json' || format === 'json-pretty') return JSON.stringify(events);
+    return events.map((e) => `e${e.epoch} osd.${e.osd} ${e.change}`).join('\n');
+  }
+
+  showStatus() {
+    const map = this.get('osd_map');
+    const up = map.osds.filter((o) => o.up === 1).length;
+    const inn = map.osds.filter((o) => o.in === 1).length;
+    return JSON.stringify({ osds: map.osds.length, up, in: inn, notifies: this.notifies, ticks: this.ticks });
   }
 
   handleHttp(request) {
