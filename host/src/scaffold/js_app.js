@@ -2,12 +2,12 @@
 // `componentize-js --wit {{wit}} --world-name module-sync --disable http --disable fetch-event -o {{name}}.wasm app.js`
 // and copy `{{name}}.wasm` into the host's modules folder.
 
-import { MgrModule, exportModule } from './wasm-mgr.js';
+import { MgrModule, exportModule, readCommand } from './wasm-mgr.js';
 
 class Plugin extends MgrModule {
-  static NAME = '{{name}}';
+  static MODULE_NAME = '{{name}}';
   static DESCRIPTION = 'A new module';
-  static COMMANDS = [{ cmd: '{{name}} status', desc: 'What the module has seen' }];
+  static COMMANDS = { status: readCommand('{{name}} status', 'What the module has seen') };
   static NOTIFY_TYPES = ['osd_map'];
   static TICK_MS = 5000;
 
@@ -20,12 +20,9 @@ class Plugin extends MgrModule {
     this.notifies += 1;
   }
 
-  handleCommand(cmd) {
-    if (cmd.prefix === '{{name}} status') {
-      const epoch = this.get('osd_map').epoch;
-      return [0, `osd map epoch ${epoch}, ${this.notifies} notifies`, ''];
-    }
-    return [-22, '', `unknown command ${cmd.prefix}`];
+  status() {
+    const epoch = this.get('osd_map').epoch;
+    return [0, `osd map epoch ${epoch}, ${this.notifies} notifies`, ''];
   }
 }
 

@@ -2,13 +2,12 @@
 `componentize-py -d {{wit}} -w module componentize -p {{sdk}} -p . app -o {{name}}.wasm`
 and copy `{{name}}.wasm` into the host's modules folder."""
 
-from wasm_mgr import Command, MgrModule, export
+from wasm_mgr import CLIReadCommand, MgrModule, export
 
 
 class Plugin(MgrModule):
     MODULE_NAME = "{{name}}"
     DESCRIPTION = "A new module"
-    COMMANDS = [Command("{{name}} status", "What the module has seen")]
     NOTIFY_TYPES = ["osd_map"]
 
     def __init__(self):
@@ -22,11 +21,11 @@ class Plugin(MgrModule):
     async def notify(self, notify_type, notify_id):
         self.notifies += 1
 
-    async def handle_command(self, inbuf, cmd):
-        if cmd["prefix"] == "{{name}} status":
-            epoch = self.get("osd_map")["epoch"]
-            return 0, f"osd map epoch {epoch}, {self.notifies} notifies", ""
-        return -22, "", f"unknown command {cmd['prefix']}"
+    @CLIReadCommand("{{name}} status")
+    def status(self):
+        """What the module has seen"""
+        epoch = self.get("osd_map")["epoch"]
+        return 0, f"osd map epoch {epoch}, {self.notifies} notifies", ""
 
 
 WitWorld = export(Plugin)

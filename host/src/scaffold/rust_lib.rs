@@ -6,8 +6,8 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use wasm_mgr_sdk::{
-    Command, CommandResult, Module, ModuleInfo, Notification, NotifyKind, cluster, errno,
-    export_module, mgr_info, sleep,
+    Module, ModuleInfo, Notification, NotifyKind, cluster, commands, export_module, mgr_info,
+    sleep,
 };
 
 #[derive(Default)]
@@ -15,11 +15,11 @@ struct Plugin {
     notifies: Cell<u64>,
 }
 
+#[commands]
 impl Module for Plugin {
     fn describe(&self) -> ModuleInfo {
         ModuleInfo::new("{{name}}", env!("CARGO_PKG_VERSION"))
             .description("A new module")
-            .command("{{name}} status", "What the module has seen", "r")
             .notify(&[NotifyKind::OsdMap])
     }
 
@@ -32,15 +32,14 @@ impl Module for Plugin {
         self.notifies.set(self.notifies.get() + 1);
     }
 
-    async fn handle_command(&self, command: &Command, _inbuf: &str) -> CommandResult {
-        match command.prefix() {
-            "{{name}} status" => CommandResult::ok(format!(
-                "osd map epoch {}, {} notifies",
-                cluster::epochs().osd_map,
-                self.notifies.get()
-            )),
-            other => CommandResult::error(errno::EINVAL, format!("unknown command {other}")),
-        }
+    /// What the module has seen
+    #[read_command("{{name}} status")]
+    fn status(&self) -> String {
+        format!(
+            "osd map epoch {}, {} notifies",
+            cluster::epochs().osd_map,
+            self.notifies.get()
+        )
     }
 }
 
