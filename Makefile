@@ -9,6 +9,11 @@ PY_TEST_MODULES := tally-py
 OUT          := target/modules
 TEST_OUT     := target/test-modules
 WASM_DIR     := target/$(WASM_TARGET)/release
+# The host's crates (host/): cluster state, the two sources, the runtime, the binary.
+HOST_CRATES  := -p wasm-mgr-cluster -p wasm-mgr-sim -p wasm-mgr-ceph -p wasm-mgr-runtime -p wasm-mgr
+# The contract the shipped SDKs build against: the newest version in wit/.
+WIT          := wit/0.1.0
+WIT_FILES    := $(wildcard $(WIT)/*.wit)
 
 .PHONY: all setup test-tools ceph-tools python-tools js-tools build-py-modules build-py-test-modules build-js-modules bench-ceph bench-ha build build-host build-modules build-test-modules run test unit-test \
         integration-test bench lint fmt clean-state
@@ -54,13 +59,13 @@ $(COMPONENTIZE_PY):
 	$(PY_VENV)/bin/pip install -q "componentize-py==0.25.1"
 
 # A Python module is modules/<name>/app.py (with the SDK) built against the module world.
-$(OUT)/%.wasm: modules/%/app.py $(PY_SDK) $(wildcard wit/*.wit) | $(COMPONENTIZE_PY)
+$(OUT)/%.wasm: modules/%/app.py $(PY_SDK) $(WIT_FILES) | $(COMPONENTIZE_PY)
 	@mkdir -p $(OUT)
-	$(COMPONENTIZE_PY) -d wit -w module componentize -p sdk/python -p modules/$* app -o $@
+	$(COMPONENTIZE_PY) -d $(WIT) -w module componentize -p sdk/python -p modules/$* app -o $@
 
-$(TEST_OUT)/%.wasm: tests/modules/%/app.py $(PY_SDK) $(wildcard wit/*.wit) | $(COMPONENTIZE_PY)
+$(TEST_OUT)/%.wasm: tests/modules/%/app.py $(PY_SDK) $(WIT_FILES) | $(COMPONENTIZE_PY)
 	@mkdir -p $(TEST_OUT)
-	$(COMPONENTIZE_PY) -d wit -w module componentize -p sdk/python -p tests/modules/$* app -o $@
+	$(COMPONENTIZE_PY) -d $(WIT) -w module componentize -p sdk/python -p tests/modules/$* app -o $@
 
 build-py-modules: $(addprefix $(OUT)/,$(addsuffix .wasm,$(PY_MODULES)))
 
@@ -76,10 +81,10 @@ $(COMPONENTIZE_JS):
 
 # A JavaScript module is modules/<name>/app.js; the SDK is copied beside it, where
 # componentize-js resolves imports.
-$(OUT)/%.wasm: modules/%/app.js sdk/js/wasm-mgr.js $(wildcard wit/*.wit) | $(COMPONENTIZE_JS)
+$(OUT)/%.wasm: modules/%/app.js sdk/js/wasm-mgr.js $(WIT_FILES) | $(COMPONENTIZE_JS)
 	@mkdir -p $(OUT) target/js-build/$*
 	cp modules/$*/app.js sdk/js/wasm-mgr.js target/js-build/$*/
-	$(COMPONENTIZE_JS) --wit wit --world-name module-sync --disable http --disable fetch-event \
+	$(COMPONENTIZE_JS) --wit $(WIT) --world-name module-sync --disable http --disable fetch-event \
 	  -o $@ target/js-build/$*/app.js
 
 build-js-modules: $(addprefix $(OUT)/,$(addsuffix .wasm,$(JS_MODULES)))
@@ -116,7 +121,7 @@ run: build
 test: build build-test-modules build-py-test-modules test-tools ceph-tools unit-test integration-test
 
 unit-test:
-	$(CARGO) test --release -p wasm-mgr -p wasm-mgr-sdk -p status -p prometheus@0.1.0
+	$(CARGO) test --release $(HOST_CRATES) -p wasm-mgr-sdk -p status -p prometheus@0.1.0
 
 integration-test:
 	$(CARGO) test --release -p wasm-mgr-tests -- --test-threads 2
@@ -139,7 +144,7 @@ bench-ha: build build-test-modules ceph-tools
 
 lint:
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --release -p wasm-mgr -p wasm-mgr-tests --all-targets -- -D warnings
+	$(CARGO) clippy --release $(HOST_CRATES) -p wasm-mgr-tests --all-targets -- -D warnings
 	$(CARGO) clippy --release --target $(WASM_TARGET) -p wasm-mgr-sdk $(addprefix -p ,$(MODULES) $(TEST_MODULES)) -- -D warnings
 
 fmt:

@@ -16,8 +16,14 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// A component built by the Makefile: shipped modules in `target/modules`, test
-/// modules in `target/test-modules`.
+/// modules in `target/test-modules`; a name with a `/` is a kept fixture,
+/// `tests/fixtures/<name>.wasm` (modules built against an older contract).
 pub fn component(name: &str) -> PathBuf {
+    if name.contains('/') {
+        return Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(format!("{name}.wasm"));
+    }
     let shipped = target_dir().join("modules").join(format!("{name}.wasm"));
     if shipped.exists() {
         return shipped;
@@ -290,15 +296,19 @@ pub struct Host {
 }
 
 impl Host {
-    /// Starts a host serving the named components, with an optional config file
-    /// text and extra `serve` arguments; returns once its API answers.
+    /// Starts a host serving the named components (`"FILE as NAME"` serves a
+    /// component under another module name), with an optional config file text and
+    /// extra `serve` arguments; returns once its API answers.
     pub async fn start(modules: &[&str], config: Option<&str>, extra: &[&str]) -> Result<Host> {
         let dir = tempfile::tempdir()?;
         std::fs::create_dir_all(dir.path().join("modules"))?;
+        // `"tally-py as tally"` serves component tally-py as module tally: a
+        // module is named after its file.
         for m in modules {
+            let (file, name) = m.split_once(" as ").unwrap_or((m, m));
             std::fs::copy(
-                component(m),
-                dir.path().join("modules").join(format!("{m}.wasm")),
+                component(file),
+                dir.path().join("modules").join(format!("{name}.wasm")),
             )?;
         }
         if let Some(text) = config {

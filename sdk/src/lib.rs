@@ -151,7 +151,7 @@ macro_rules! mgr_error {
 mod tests {
     #[test]
     fn api_version_matches_the_contract() {
-        let worlds = include_str!("../../wit/worlds.wit");
+        let worlds = include_str!("../../wit/0.1.0/worlds.wit");
         assert!(worlds.contains(&format!("package ceph:mgr@{};", super::API_VERSION)));
     }
 }

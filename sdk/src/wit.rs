@@ -6,7 +6,7 @@
 #![allow(clippy::too_many_arguments)]
 
 wit_bindgen::generate!({
-    path: "../wit",
+    path: "../wit/0.1.0",
     world: "module",
     pub_export_macro: true,
     export_macro_name: "__export_module_world",

@@ -56,7 +56,7 @@ async fn tally_in_rust() -> Result<()> {
 
 #[tokio::test]
 async fn tally_in_python() -> Result<()> {
-    tally_behaves("tally-py").await
+    tally_behaves("tally-py as tally").await
 }
 
 #[tokio::test]

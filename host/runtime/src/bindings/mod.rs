@@ -1,0 +1,148 @@
+//! The `ceph:mgr` contract as the host sees it. Each released version has a
+//! module of generated bindings of its own (`v0_1_0`, ...), frozen from
+//! `wit/<version>/`, as Zed's extension host keeps `since_vX`. The newest
+//! version's items are re-exported here and are the only shape the rest of the
+//! runtime knows; an older version is adapted to it at this edge.
+//!
+//! Before a component is linked, [`contract_version`] reads the version it was
+//! built against: the `ceph:mgr/api-version` custom section that the SDKs write,
+//! or else the version of the `ceph:mgr` interfaces it imports.
+
+mod v0_1_0;
+
+pub use v0_1_0::*;
+
+use std::collections::BTreeSet;
+
+use anyhow::{Result, anyhow, bail};
+
+/// Every contract version this host links, oldest first.
+pub const VERSIONS: &[&str] = &["0.1.0"];
+/// The newest contract version: what the SDKs build against.
+pub const LATEST: &str = "0.1.0";
+/// Name of the custom section in which a module names its contract version.
+pub const VERSION_SECTION: &str = "ceph:mgr/api-version";
+
+/// A contract version this host can link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContractVersion {
+    /// `ceph:mgr@0.1.0`.
+    V0_1_0,
+}
+
+impl ContractVersion {
+    /// The version as written in WIT (`0.1.0`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContractVersion::V0_1_0 => "0.1.0",
+        }
+    }
+
+    fn parse(version: &str) -> Result<ContractVersion> {
+        match version {
+            "0.1.0" => Ok(ContractVersion::V0_1_0),
+            other => bail!(
+                "built against ceph:mgr@{other}, which this host does not know; it links {}",
+                VERSIONS
+                    .iter()
+                    .map(|v| format!("ceph:mgr@{v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+/// The contract version component `bytes` was built against, read before it is
+/// compiled or linked.
+pub fn contract_version(bytes: &[u8]) -> Result<ContractVersion> {
+    let mut declared = BTreeSet::new();
+    let mut imported = BTreeSet::new();
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        match payload.map_err(|e| anyhow!("reading the component: {e}"))? {
+            wasmparser::Payload::CustomSection(c) if c.name() == VERSION_SECTION => {
+                let text = std::str::from_utf8(c.data())
+                    .map_err(|_| anyhow!("its {VERSION_SECTION} section is not UTF-8"))?;
+                declared.insert(text.trim().to_string());
+            }
+            wasmparser::Payload::ComponentImportSection(imports) => {
+                for import in imports {
+                    let import = import.map_err(|e| anyhow!("reading the component: {e}"))?;
+                    if let Some((_, version)) = import
+                        .name
+                        .name
+                        .strip_prefix("ceph:mgr/")
+                        .and_then(|i| i.split_once('@'))
+                    {
+                        imported.insert(version.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let version = match (declared.len(), imported.len()) {
+        (0, 0) => bail!("imports nothing of the ceph:mgr contract; it is not a wasm-mgr module"),
+        (1, _) => declared.pop_first(),
+        (0, 1) => imported.pop_first(),
+        (0, _) => bail!(
+            "imports several ceph:mgr versions ({})",
+            imported.into_iter().collect::<Vec<_>>().join(", ")
+        ),
+        _ => bail!(
+            "declares several contract versions in {VERSION_SECTION} ({})",
+            declared.into_iter().collect::<Vec<_>>().join(", ")
+        ),
+    };
+    let version = version.unwrap_or_default();
+    if let Some(other) = imported.iter().find(|v| **v != version) {
+        bail!("declares ceph:mgr@{version} but imports ceph:mgr@{other}");
+    }
+    ContractVersion::parse(&version)
+}
+
+use crate::ctx::ModuleCtx;
+
+/// A component linked against one of the two worlds, ready to instantiate.
+#[derive(Clone)]
+pub enum GuestPre {
+    /// The `module` world.
+    Async(ModulePre<ModuleCtx>),
+    /// The `module-sync` world.
+    Sync(sync_world::ModuleSyncPre<ModuleCtx>),
+}
+
+/// An instance's exports, of either world.
+pub enum Guest {
+    /// The `module` world: `serve` and concurrent calls.
+    Async(Module),
+    /// The `module-sync` world: `tick` and one call at a time.
+    Sync(sync_world::ModuleSync),
+}
+
+impl GuestPre {
+    /// Instantiates the component in `store`.
+    pub async fn instantiate_async(
+        &self,
+        store: &mut wasmtime::Store<ModuleCtx>,
+    ) -> wasmtime::Result<Guest> {
+        Ok(match self {
+            GuestPre::Async(pre) => Guest::Async(pre.instantiate_async(store).await?),
+            GuestPre::Sync(pre) => Guest::Sync(pre.instantiate_async(store).await?),
+        })
+    }
+}
+
+impl Guest {
+    /// Calls `describe`.
+    pub async fn describe(
+        &self,
+        store: &mut wasmtime::Store<ModuleCtx>,
+    ) -> wasmtime::Result<ModuleInfo> {
+        let (info,) = match self {
+            Guest::Async(m) => m.func_describe().call_async(store, ()).await?,
+            Guest::Sync(m) => m.func_describe().call_async(store, ()).await?,
+        };
+        Ok(info)
+    }
+}

@@ -1,0 +1,261 @@
+//! The host side of the contract's imports: `cluster`, `mgr`, `mgr-async` and
+//! `mgr-blocking`.
+
+use std::future::Future;
+use std::time::Duration;
+
+use wasmtime::component::{Access, Accessor, HasSelf};
+
+use super::ctx::ModuleCtx;
+use crate::bindings::ceph::mgr::{cluster, mgr, mgr_async, types};
+use crate::bindings::sync_world::ceph::mgr::mgr_blocking;
+use types::{CommandResult, CommandTarget, Error, HealthCheck, OptionValue, PerfCounter, Server};
+use wasm_mgr_cluster::model;
+
+impl types::Host for ModuleCtx {}
+
+impl cluster::Host for ModuleCtx {
+    fn get(&mut self, name: String) -> Result<String, Error> {
+        self.services
+            .cluster
+            .snapshot()
+            .get_json(&name)
+            .map_err(|e| Error::NotFound(e.to_string()))
+    }
+
+    fn get_epochs(&mut self) -> types::Epochs {
+        self.services.cluster.snapshot().epochs().into()
+    }
+
+    fn get_mon_map(&mut self) -> types::MonMap {
+        (&*self.services.cluster.snapshot().mon_map).into()
+    }
+
+    fn get_osd_map(&mut self) -> types::OsdMap {
+        (&*self.services.cluster.snapshot().osd_map).into()
+    }
+
+    fn get_fs_map(&mut self) -> types::FsMap {
+        (&*self.services.cluster.snapshot().fs_map).into()
+    }
+
+    fn get_mgr_map(&mut self) -> types::MgrMap {
+        (&*self.services.cluster.snapshot().mgr_map).into()
+    }
+
+    fn get_health(&mut self) -> types::Health {
+        (&*self.services.cluster.snapshot().health).into()
+    }
+
+    fn get_pg_summary(&mut self) -> types::PgSummary {
+        (&*self.services.cluster.snapshot().pg_summary).into()
+    }
+
+    fn get_df(&mut self) -> types::Df {
+        (&*self.services.cluster.snapshot().df).into()
+    }
+
+    fn list_servers(&mut self) -> Vec<Server> {
+        let snap = self.services.cluster.snapshot();
+        snap.servers.iter().map(Into::into).collect()
+    }
+
+    fn get_server(&mut self, hostname: String) -> Option<Server> {
+        let snap = self.services.cluster.snapshot();
+        snap.servers
+            .iter()
+            .find(|s| s.hostname == hostname)
+            .map(Into::into)
+    }
+
+    fn get_metadata(&mut self, kind: String, id: String) -> Option<Vec<(String, String)>> {
+        self.services.cluster.snapshot().get_metadata(&kind, &id)
+    }
+
+    fn perf_counters(&mut self, daemon_prefix: String, path_prefix: String) -> Vec<PerfCounter> {
+        self.services
+            .cluster
+            .snapshot()
+            .perf_counters(&daemon_prefix, &path_prefix)
+            .into_iter()
+            .map(Into::into)
+            .collect()
+    }
+
+    fn clog_tail(&mut self, max: u32) -> Vec<types::ClogEntry> {
+        self.services
+            .cluster
+            .clog_tail(max as usize)
+            .iter()
+            .map(Into::into)
+            .collect()
+    }
+
+    fn have_mon_connection(&mut self) -> bool {
+        self.services.cluster.snapshot().have_mon_connection
+    }
+}
+
+impl mgr::Host for ModuleCtx {
+    fn log(&mut self, level: mgr::LogLevel, message: String) {
+        let module = self.name.as_str();
+        match level {
+            mgr::LogLevel::Trace => tracing::trace!(module, "{message}"),
+            mgr::LogLevel::Debug => tracing::debug!(module, "{message}"),
+            mgr::LogLevel::Info => tracing::info!(module, "{message}"),
+            mgr::LogLevel::Warn => tracing::warn!(module, "{message}"),
+            mgr::LogLevel::Error => tracing::error!(module, "{message}"),
+        }
+    }
+
+    fn module_name(&mut self) -> String {
+        self.name.clone()
+    }
+
+    fn mgr_id(&mut self) -> String {
+        self.services.mgr_id.clone()
+    }
+
+    fn get_option(&mut self, name: String) -> Result<Option<OptionValue>, Error> {
+        self.options.get(&name).ok_or_else(|| {
+            Error::NotFound(format!("module {} declares no option `{name}`", self.name))
+        })
+    }
+
+    fn get_store(&mut self, key: String) -> Result<Option<String>, Error> {
+        self.services
+            .store
+            .get(&self.name, &key)
+            .map_err(|e| Error::Internal(format!("{e:#}")))
+    }
+
+    fn set_store(&mut self, key: String, value: Option<String>) -> Result<(), Error> {
+        if key.is_empty() {
+            return Err(Error::Invalid("empty store key".into()));
+        }
+        self.services
+            .store
+            .set(&self.name, &key, value.as_deref())
+            .map_err(|e| Error::Invalid(format!("{e:#}")))
+    }
+
+    fn list_store(&mut self, prefix: String) -> Result<Vec<(String, String)>, Error> {
+        self.services
+            .store
+            .list(&self.name, &prefix)
+            .map_err(|e| Error::Internal(format!("{e:#}")))
+    }
+
+    fn set_health_checks(&mut self, checks: Vec<HealthCheck>) -> Result<(), Error> {
+        for c in &checks {
+            let valid = !c.code.is_empty()
+                && c.code
+                    .chars()
+                    .all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '_');
+            if !valid {
+                return Err(Error::Invalid(format!(
+                    "health check code `{}` must be upper-case letters, digits and _",
+                    c.code
+                )));
+            }
+        }
+        let checks: Vec<model::HealthCheck> = checks.into_iter().map(Into::into).collect();
+        self.services.cluster.set_module_health(&self.name, checks);
+        Ok(())
+    }
+
+    fn cluster_log(&mut self, channel: String, level: mgr::LogLevel, message: String) {
+        let priority = match level {
+            mgr::LogLevel::Trace | mgr::LogLevel::Debug => "[DBG]",
+            mgr::LogLevel::Info => "[INF]",
+            mgr::LogLevel::Warn => "[WRN]",
+            mgr::LogLevel::Error => "[ERR]",
+        };
+        let channel = if channel == "audit" {
+            "audit"
+        } else {
+            "cluster"
+        };
+        let who = format!("mgr.{}", self.services.mgr_id);
+        self.services
+            .cluster
+            .log_to_cluster(&who, channel, priority, &message);
+    }
+
+    fn is_shutting_down(&mut self) -> bool {
+        self.shutdown.is_requested()
+    }
+
+    fn publish_http(
+        &mut self,
+        path: String,
+        response: Option<types::HttpResponse>,
+    ) -> Result<(), Error> {
+        self.shared
+            .published
+            .set(&path, response)
+            .map_err(Error::Invalid)
+    }
+}
+
+impl mgr_async::Host for ModuleCtx {}
+
+impl<T: Send> mgr_async::HostWithStore<T> for HasSelf<ModuleCtx> {
+    async fn sleep(accessor: &Accessor<T, Self>, ms: u64) -> bool {
+        let shutdown = accessor.with(|mut access| access.get().shutdown.clone());
+        if shutdown.is_requested() {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(ms)) => true,
+            _ = shutdown.wait() => false,
+        }
+    }
+
+    async fn send_command(
+        accessor: &Accessor<T, Self>,
+        target: CommandTarget,
+        command: String,
+        inbuf: String,
+    ) -> Result<CommandResult, Error> {
+        let (services, name) =
+            accessor.with(|mut access| (access.get().services.clone(), access.get().name.clone()));
+        services.send_command(&name, target, &command, inbuf).await
+    }
+
+    async fn call_module(
+        accessor: &Accessor<T, Self>,
+        module: String,
+        command: String,
+        inbuf: String,
+    ) -> Result<CommandResult, Error> {
+        let services = accessor.with(|mut access| access.get().services.clone());
+        services.call_module(&module, &command, inbuf).await
+    }
+}
+
+impl mgr_blocking::Host for ModuleCtx {}
+
+/// `module-sync` modules: the same calls as `mgr-async`, blocking to the guest.
+impl<T: Send> mgr_blocking::HostWithStore<T> for HasSelf<ModuleCtx> {
+    fn send_command(
+        mut host: Access<'_, T, Self>,
+        target: CommandTarget,
+        command: String,
+        inbuf: String,
+    ) -> impl Future<Output = Result<CommandResult, Error>> + Send {
+        let ctx = host.get();
+        let (services, name) = (ctx.services.clone(), ctx.name.clone());
+        async move { services.send_command(&name, target, &command, inbuf).await }
+    }
+
+    fn call_module(
+        mut host: Access<'_, T, Self>,
+        module: String,
+        command: String,
+        inbuf: String,
+    ) -> impl Future<Output = Result<CommandResult, Error>> + Send {
+        let services = host.get().services.clone();
+        async move { services.call_module(&module, &command, inbuf).await }
+    }
+}
