@@ -1,4 +1,6 @@
-//! The `ceph` source: a real cluster through librados.
+//! wasm-mgr's real-cluster source: follows a Ceph cluster (16.2, Pacific) through
+//! librados, loaded at run time, and takes the commands modules send to it. It
+//! also lends its librados handle to the HA backend's RADOS lock.
 //!
 //! One thread follows the cluster. Every poll interval it asks the monitors for
 //! `status` (one small command), which carries the mon, OSD and FS map epochs, the
@@ -8,6 +10,9 @@
 //! dropped, `have-mon-connection` turns false, the last state stays published, and
 //! the thread reconnects with exponential backoff; after reconnecting it compares
 //! epochs with what it last published and fetches only what moved meanwhile.
+//!
+//! Not for: speaking Ceph's wire protocol itself (that is the protocol crate's
+//! future job), or being the cluster's manager.
 
 mod parse;
 pub mod rados;

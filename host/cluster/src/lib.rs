@@ -1,9 +1,15 @@
-//! Cluster state: the latest maps as one immutable [`Snapshot`], swapped atomically so
-//! readers never block the writer, and a broadcast of every [`Change`].
+//! wasm-mgr's cluster state: the latest maps as one immutable [`Snapshot`],
+//! swapped atomically so readers never block the writer, a broadcast of every
+//! [`Change`], Ceph's JSON for every map (the names of ceph-mgr's `get()`), Ceph
+//! command descriptors ([`command`]), and what every source of state shares
+//! ([`source::ClusterSource`]).
 //!
 //! Each map sits in its own [`Shared`] (an `Arc` plus a lazily filled JSON cache), so
 //! publishing one map copies nothing else and 20 readers of the same epoch serialise
 //! its JSON once.
+//!
+//! Not for: talking to a cluster (the source crates do), or anything about
+//! modules (the runtime crate). It depends on no other crate of the host.
 
 pub mod command;
 pub mod health;

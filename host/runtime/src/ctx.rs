@@ -1,5 +1,5 @@
 //! What one module instance's store holds: its identity, its WASI context (stdio,
-//! and a data folder if granted), its limits, and the host services its imports
+//! and a data folder if granted), its limits, and the narrow host its imports
 //! call.
 
 use std::future::Future;
@@ -22,9 +22,9 @@ use wasmtime_wasi_http::{
     WasiHttpHooks, WasiHttpView,
 };
 
-use super::Services;
 use super::published::PublishedPages;
 use crate::config::ResolvedOptions;
+use crate::host::ModuleHost;
 use crate::metrics::ModuleUsage;
 
 /// What one instance may use: memory, WebAssembly time without a pause, and the
@@ -199,8 +199,8 @@ impl ShutdownSignal {
 pub struct ModuleCtx {
     /// The module's name.
     pub name: String,
-    /// Shared host services (cluster, store, commands, other modules).
-    pub services: Arc<Services>,
+    /// What the module reaches of the host.
+    pub host: ModuleHost,
     /// The module's checked option values.
     pub options: Arc<ResolvedOptions>,
     /// Shutdown request for this instance.
@@ -222,7 +222,7 @@ impl ModuleCtx {
     /// nothing else of the host (files, sockets, environment) is visible.
     pub fn new(
         name: &str,
-        services: Arc<Services>,
+        host: ModuleHost,
         options: Arc<ResolvedOptions>,
         sandbox: &Sandbox,
         shared: Arc<Shared>,
@@ -253,7 +253,7 @@ impl ModuleCtx {
                 module: log_name.clone(),
             },
             http: WasiHttpCtx::new(),
-            services,
+            host,
             options,
             shutdown: Arc::new(ShutdownSignal::default()),
             limits: Limiter::new(sandbox.memory_limit, shared.clone()),

@@ -16,52 +16,52 @@ impl types::Host for ModuleCtx {}
 
 impl cluster::Host for ModuleCtx {
     fn get(&mut self, name: String) -> Result<String, Error> {
-        self.services
-            .cluster
+        self.host
+            .cluster()
             .snapshot()
             .get_json(&name)
             .map_err(|e| Error::NotFound(e.to_string()))
     }
 
     fn get_epochs(&mut self) -> types::Epochs {
-        self.services.cluster.snapshot().epochs().into()
+        self.host.cluster().snapshot().epochs().into()
     }
 
     fn get_mon_map(&mut self) -> types::MonMap {
-        (&*self.services.cluster.snapshot().mon_map).into()
+        (&*self.host.cluster().snapshot().mon_map).into()
     }
 
     fn get_osd_map(&mut self) -> types::OsdMap {
-        (&*self.services.cluster.snapshot().osd_map).into()
+        (&*self.host.cluster().snapshot().osd_map).into()
     }
 
     fn get_fs_map(&mut self) -> types::FsMap {
-        (&*self.services.cluster.snapshot().fs_map).into()
+        (&*self.host.cluster().snapshot().fs_map).into()
     }
 
     fn get_mgr_map(&mut self) -> types::MgrMap {
-        (&*self.services.cluster.snapshot().mgr_map).into()
+        (&*self.host.cluster().snapshot().mgr_map).into()
     }
 
     fn get_health(&mut self) -> types::Health {
-        (&*self.services.cluster.snapshot().health).into()
+        (&*self.host.cluster().snapshot().health).into()
     }
 
     fn get_pg_summary(&mut self) -> types::PgSummary {
-        (&*self.services.cluster.snapshot().pg_summary).into()
+        (&*self.host.cluster().snapshot().pg_summary).into()
     }
 
     fn get_df(&mut self) -> types::Df {
-        (&*self.services.cluster.snapshot().df).into()
+        (&*self.host.cluster().snapshot().df).into()
     }
 
     fn list_servers(&mut self) -> Vec<Server> {
-        let snap = self.services.cluster.snapshot();
+        let snap = self.host.cluster().snapshot();
         snap.servers.iter().map(Into::into).collect()
     }
 
     fn get_server(&mut self, hostname: String) -> Option<Server> {
-        let snap = self.services.cluster.snapshot();
+        let snap = self.host.cluster().snapshot();
         snap.servers
             .iter()
             .find(|s| s.hostname == hostname)
@@ -69,12 +69,12 @@ impl cluster::Host for ModuleCtx {
     }
 
     fn get_metadata(&mut self, kind: String, id: String) -> Option<Vec<(String, String)>> {
-        self.services.cluster.snapshot().get_metadata(&kind, &id)
+        self.host.cluster().snapshot().get_metadata(&kind, &id)
     }
 
     fn perf_counters(&mut self, daemon_prefix: String, path_prefix: String) -> Vec<PerfCounter> {
-        self.services
-            .cluster
+        self.host
+            .cluster()
             .snapshot()
             .perf_counters(&daemon_prefix, &path_prefix)
             .into_iter()
@@ -83,8 +83,8 @@ impl cluster::Host for ModuleCtx {
     }
 
     fn clog_tail(&mut self, max: u32) -> Vec<types::ClogEntry> {
-        self.services
-            .cluster
+        self.host
+            .cluster()
             .clog_tail(max as usize)
             .iter()
             .map(Into::into)
@@ -92,7 +92,7 @@ impl cluster::Host for ModuleCtx {
     }
 
     fn have_mon_connection(&mut self) -> bool {
-        self.services.cluster.snapshot().have_mon_connection
+        self.host.cluster().snapshot().have_mon_connection
     }
 }
 
@@ -113,7 +113,7 @@ impl mgr::Host for ModuleCtx {
     }
 
     fn mgr_id(&mut self) -> String {
-        self.services.mgr_id.clone()
+        self.host.mgr_id().to_string()
     }
 
     fn get_option(&mut self, name: String) -> Result<Option<OptionValue>, Error> {
@@ -123,9 +123,8 @@ impl mgr::Host for ModuleCtx {
     }
 
     fn get_store(&mut self, key: String) -> Result<Option<String>, Error> {
-        self.services
-            .store
-            .get(&self.name, &key)
+        self.host
+            .get_store(&key)
             .map_err(|e| Error::Internal(format!("{e:#}")))
     }
 
@@ -133,16 +132,14 @@ impl mgr::Host for ModuleCtx {
         if key.is_empty() {
             return Err(Error::Invalid("empty store key".into()));
         }
-        self.services
-            .store
-            .set(&self.name, &key, value.as_deref())
+        self.host
+            .set_store(&key, value.as_deref())
             .map_err(|e| Error::Invalid(format!("{e:#}")))
     }
 
     fn list_store(&mut self, prefix: String) -> Result<Vec<(String, String)>, Error> {
-        self.services
-            .store
-            .list(&self.name, &prefix)
+        self.host
+            .list_store(&prefix)
             .map_err(|e| Error::Internal(format!("{e:#}")))
     }
 
@@ -160,7 +157,7 @@ impl mgr::Host for ModuleCtx {
             }
         }
         let checks: Vec<model::HealthCheck> = checks.into_iter().map(Into::into).collect();
-        self.services.cluster.set_module_health(&self.name, checks);
+        self.host.set_health_checks(checks);
         Ok(())
     }
 
@@ -176,10 +173,7 @@ impl mgr::Host for ModuleCtx {
         } else {
             "cluster"
         };
-        let who = format!("mgr.{}", self.services.mgr_id);
-        self.services
-            .cluster
-            .log_to_cluster(&who, channel, priority, &message);
+        self.host.cluster_log(channel, priority, &message);
     }
 
     fn is_shutting_down(&mut self) -> bool {
@@ -218,9 +212,8 @@ impl<T: Send> mgr_async::HostWithStore<T> for HasSelf<ModuleCtx> {
         command: String,
         inbuf: String,
     ) -> Result<CommandResult, Error> {
-        let (services, name) =
-            accessor.with(|mut access| (access.get().services.clone(), access.get().name.clone()));
-        services.send_command(&name, target, &command, inbuf).await
+        let host = accessor.with(|mut access| access.get().host.clone());
+        host.send_command(target, &command, inbuf).await
     }
 
     async fn call_module(
@@ -229,8 +222,8 @@ impl<T: Send> mgr_async::HostWithStore<T> for HasSelf<ModuleCtx> {
         command: String,
         inbuf: String,
     ) -> Result<CommandResult, Error> {
-        let services = accessor.with(|mut access| access.get().services.clone());
-        services.call_module(&module, &command, inbuf).await
+        let host = accessor.with(|mut access| access.get().host.clone());
+        host.call_module(&module, &command, inbuf).await
     }
 }
 
@@ -244,9 +237,8 @@ impl<T: Send> mgr_blocking::HostWithStore<T> for HasSelf<ModuleCtx> {
         command: String,
         inbuf: String,
     ) -> impl Future<Output = Result<CommandResult, Error>> + Send {
-        let ctx = host.get();
-        let (services, name) = (ctx.services.clone(), ctx.name.clone());
-        async move { services.send_command(&name, target, &command, inbuf).await }
+        let host = host.get().host.clone();
+        async move { host.send_command(target, &command, inbuf).await }
     }
 
     fn call_module(
@@ -255,7 +247,7 @@ impl<T: Send> mgr_blocking::HostWithStore<T> for HasSelf<ModuleCtx> {
         command: String,
         inbuf: String,
     ) -> impl Future<Output = Result<CommandResult, Error>> + Send {
-        let services = host.get().services.clone();
-        async move { services.call_module(&module, &command, inbuf).await }
+        let host = host.get().host.clone();
+        async move { host.call_module(&module, &command, inbuf).await }
     }
 }

@@ -12,15 +12,17 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::actor::{self, Call, CallStats, Exit, Inbox, Mailbox};
-use super::bindings::ceph::mgr::types::{CommandResult, HttpRequest, HttpResponse, ModuleInfo};
+use super::bindings::ceph::mgr::types::{self as wit, CommandResult, ModuleInfo};
 use super::bindings::{Guest, GuestPre};
 use super::ctx::ModuleCtx;
 use super::ctx::{Sandbox, Shared};
 use super::published::Page;
-use super::{Runtime, Services};
 use crate::config::ResolvedOptions;
+use crate::exchange::{HttpRequest, HttpResponse};
+use crate::{ModuleManager, Services};
 use wasm_mgr_cluster::command::Signature;
 use wasm_mgr_cluster::model::{Change, HealthCheck, HealthStatus, NotifyKind};
+use wasm_mgr_cluster::source::CommandOutput;
 
 /// Most requests queued for one module before callers are told it is busy.
 pub const CALL_QUEUE: usize = 64;
@@ -33,6 +35,8 @@ pub const HEALTHY_AFTER: Duration = Duration::from_secs(60);
 /// Default time one call (`notify`, a command, an HTTP request) may take before
 /// the instance is stopped (a module's `call_deadline` setting).
 pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(30);
+/// How long past a module's call deadline a caller waits for the answer.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(1);
 /// Default time `shutdown` and the end of `serve` may take (a module's
 /// `shutdown_grace` setting).
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
@@ -177,7 +181,7 @@ impl ModuleHandle {
     /// Creates the handle and starts the supervisor with a first, already
     /// instantiated and described instance.
     pub fn start(
-        runtime: Arc<Runtime>,
+        manager: Arc<ModuleManager>,
         path: PathBuf,
         hash: String,
         info: ModuleInfo,
@@ -211,7 +215,7 @@ impl ModuleHandle {
             http_timeout: blueprint.http_timeout,
             call_deadline: blueprint.call_deadline,
         });
-        tokio::spawn(supervise(runtime, handle.clone(), blueprint, first, rx));
+        tokio::spawn(supervise(manager, handle.clone(), blueprint, first, rx));
         handle
     }
 
@@ -222,13 +226,14 @@ impl ModuleHandle {
         }
     }
 
-    /// Runs one of the module's commands (ceph's JSON dict) and waits for it as
-    /// long as the module's call deadline.
+    /// Runs one of the module's commands (ceph's JSON dict) and waits for it a
+    /// moment past the module's call deadline, so that a call stopped at its
+    /// deadline answers with that reason.
     pub async fn command(
         &self,
         command: String,
         inbuf: String,
-    ) -> Result<CommandResult, CallError> {
+    ) -> Result<CommandOutput, CallError> {
         let (reply, rx) = oneshot::channel();
         self.call(
             Call::Command {
@@ -237,9 +242,14 @@ impl ModuleHandle {
                 reply,
             },
             rx,
-            self.call_deadline,
+            self.call_deadline + DEADLINE_MARGIN,
         )
         .await
+        .map(|r: CommandResult| CommandOutput {
+            retval: r.retval,
+            stdout: r.stdout,
+            stderr: r.stderr,
+        })
     }
 
     /// Passes an HTTP request to the module and waits up to `timeout`.
@@ -249,7 +259,10 @@ impl ModuleHandle {
         timeout: Duration,
     ) -> Result<HttpResponse, CallError> {
         let (reply, rx) = oneshot::channel();
-        self.call(Call::Http { request, reply }, rx, timeout).await
+        let request = request.into();
+        self.call(Call::Http { request, reply }, rx, timeout)
+            .await
+            .map(|r: wit::HttpResponse| r.into())
     }
 
     async fn call<R>(
@@ -370,7 +383,7 @@ impl ModuleHandle {
                 life.last_error = error;
             }
         }
-        services.report_module_health();
+        services.health.report();
     }
 
     /// The `MGR_MODULE_ERROR` detail line for this module, if it is down by failure.
@@ -391,18 +404,18 @@ impl ModuleHandle {
 /// after an exponential back-off, and gives up after [`MAX_RESTARTS`] failures
 /// in a row.
 async fn supervise(
-    runtime: Arc<Runtime>,
+    manager: Arc<ModuleManager>,
     handle: Arc<ModuleHandle>,
     blueprint: Blueprint,
     first: (wasmtime::Store<ModuleCtx>, Guest),
     mut calls: mpsc::Receiver<Call>,
 ) {
-    let services = runtime.services.clone();
+    let services = manager.services.clone();
     let mut next = Some(first);
     loop {
         let (store, module) = match next.take() {
             Some(instance) => instance,
-            None => match runtime
+            None => match manager
                 .instantiate(
                     &handle.name,
                     &blueprint.pre,
@@ -450,7 +463,7 @@ async fn supervise(
             Exit::Failed(e) => {
                 let reason = format!("{e:#}");
                 tracing::error!(module = %handle.name, "instance failed: {reason}");
-                services.record_crash(&handle.name, &reason);
+                services.health.record_crash(&handle.name, &reason);
                 if started.elapsed() > HEALTHY_AFTER {
                     handle.life().failures_in_row = 0;
                 }

@@ -1,10 +1,14 @@
-//! A deterministic, seeded simulated Ceph cluster: mons, hosts, OSDs, pools, PGs, file
-//! systems and managers that move on their own (client IO, growth, scrubs, recovery)
-//! and take faults and commands (`osd down`, `osd out`, `osd pool create`, ...).
+//! wasm-mgr's embedded cluster: a deterministic, seeded simulated Ceph cluster of
+//! mons, hosts, OSDs, pools, PGs, file systems and managers that move on their own
+//! (client IO, growth, scrubs, recovery) and take faults and commands (`osd down`,
+//! `osd out`, `osd pool create`, ...), published into a `wasm_mgr_cluster::Cluster`.
 //!
 //! The same seed gives the same maps. PG state is kept compactly (2 bytes per PG;
 //! placement comes from a hash of the pgid), so 10,000 OSDs and 1,000,000 PGs start in
 //! about a second and tick in milliseconds.
+//!
+//! Not for: modelling CRUSH or peering faithfully; its shapes and field names are
+//! Ceph 16.2.15's, its numbers are made up.
 
 mod commands;
 mod perf;

@@ -6,12 +6,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use wasm_mgr::runtime::module::State;
 use wasm_mgr::serve::ClusterKind;
 use wasm_mgr::serve::{ServeOptions, start};
-use wasm_mgr::source::ceph::CephConfig;
-use wasm_mgr::source::sim::SimConfig;
+use wasm_mgr_ceph::CephConfig;
 use wasm_mgr_cluster::model::NotifyKind;
+use wasm_mgr_runtime::module::State;
+use wasm_mgr_sim::SimConfig;
 use wasm_mgr_tests::{percentile, proc_status};
 
 const FANOUT_MODULES: usize = 20;
@@ -66,11 +66,11 @@ async fn fanout_and_instantiate(probe: &Path) -> Result<()> {
         },
     })
     .await?;
-    let runtime = host.runtime.clone();
+    let manager = host.manager.clone();
 
     let mut handles = Vec::new();
     for i in 0..FANOUT_MODULES {
-        let (h, _) = runtime
+        let (h, _) = manager
             .load_file(probe, Some(&format!("probe-{i}")))
             .await?;
         handles.push(h);
@@ -83,7 +83,7 @@ async fn fanout_and_instantiate(probe: &Path) -> Result<()> {
     // Let the first notifies and serve loops settle.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut watchers: Vec<_> = handles.iter().map(|h| h.notify_completions()).collect();
-    let cluster = runtime.services.cluster.clone();
+    let cluster = manager.services.cluster.clone();
     let mut samples = Vec::with_capacity(FANOUT_ROUNDS);
     for _ in 0..FANOUT_ROUNDS {
         let baseline: Vec<u64> = watchers
@@ -106,17 +106,17 @@ async fn fanout_and_instantiate(probe: &Path) -> Result<()> {
     let bytes = std::fs::read(probe)?;
     let t0 = Instant::now();
     let (pre, outcome) =
-        runtime.prepare(&bytes, &wasm_mgr::runtime::engine::content_hash(&bytes))?;
+        manager.prepare(&bytes, &wasm_mgr_runtime::engine::content_hash(&bytes))?;
     println!(
         "{:<56} {:?} ({outcome:?})",
         "load compiled probe component from cache",
         t0.elapsed()
     );
     let mut samples = Vec::with_capacity(INSTANTIATIONS);
-    let sandbox = runtime.default_sandbox();
+    let sandbox = manager.default_sandbox();
     for _ in 0..INSTANTIATIONS {
         let t0 = Instant::now();
-        let instance = runtime
+        let instance = manager
             .instantiate(
                 "bench",
                 &pre,
@@ -129,7 +129,7 @@ async fn fanout_and_instantiate(probe: &Path) -> Result<()> {
         drop(instance);
     }
     report("instantiate a Rust module (cached compile)", samples);
-    runtime.stop_all().await;
+    manager.stop_all().await;
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }

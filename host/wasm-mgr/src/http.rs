@@ -16,10 +16,11 @@ use crate::auth::{self, Access};
 use crate::ha::Ha;
 use wasm_mgr_cluster::command::{Signature, words_to_command};
 use wasm_mgr_cluster::source::CommandDest;
-use wasm_mgr_runtime::bindings::ceph::mgr::types::{CommandResult, HttpRequest};
+use wasm_mgr_cluster::source::CommandOutput;
+use wasm_mgr_runtime::HttpRequest;
 use wasm_mgr_runtime::module::{CallError, ModuleHandle, State as ModuleState};
 use wasm_mgr_runtime::published::Page;
-use wasm_mgr_runtime::{Installed, ModuleOpError, Runtime};
+use wasm_mgr_runtime::{Installed, ModuleManager, ModuleOpError};
 
 /// Largest request body accepted, API or module route.
 pub const MAX_BODY: usize = 4 << 20;
@@ -28,7 +29,7 @@ const USAGE_LINES: usize = 50;
 
 #[derive(Clone)]
 struct Api {
-    runtime: Arc<Runtime>,
+    manager: Arc<ModuleManager>,
     /// The election, for a host in an HA group.
     ha: Option<Arc<Ha>>,
 }
@@ -38,15 +39,15 @@ impl Api {
     fn ha_status(&self) -> crate::ha::Status {
         match &self.ha {
             Some(ha) => ha.status(),
-            None => crate::ha::Status::alone(&self.runtime.services.mgr_id),
+            None => crate::ha::Status::alone(&self.manager.services.mgr_id),
         }
     }
 }
 
 /// The router for the whole API. `/api/...` and the host's `/metrics` follow
 /// `access`; `/modules/<name>/...` is each module's own HTTP.
-pub fn router(runtime: Arc<Runtime>, ha: Option<Arc<Ha>>, access: Access) -> Router {
-    let api = Api { runtime, ha };
+pub fn router(manager: Arc<ModuleManager>, ha: Option<Arc<Ha>>, access: Access) -> Router {
+    let api = Api { manager, ha };
     // What only the active host does: it runs the modules and writes the store.
     let active_routes = Router::new()
         .route("/api/modules/{name}/command", post(module_command))
@@ -107,7 +108,7 @@ async fn active_only(
     request: Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if !api.runtime.services.gate.is_open() {
+    if !api.manager.services.gate.is_open() {
         return standby(&api);
     }
     next.run(request).await
@@ -144,16 +145,16 @@ fn call_error(e: CallError) -> Response {
 }
 
 async fn list_crashes(State(api): State<Api>) -> Response {
-    axum::Json(api.runtime.services.recent_crashes()).into_response()
+    axum::Json(api.manager.services.health.recent_crashes()).into_response()
 }
 
 async fn archive_crashes(State(api): State<Api>) -> Response {
-    let n = api.runtime.services.archive_crashes();
+    let n = api.manager.services.health.archive_crashes();
     axum::Json(json!({"archived": n})).into_response()
 }
 
 async fn list_modules(State(api): State<Api>) -> Response {
-    axum::Json(api.runtime.rows()).into_response()
+    axum::Json(api.manager.rows()).into_response()
 }
 
 /// The answer to enable/disable/reload: what happened, or why not (404 for an
@@ -178,17 +179,17 @@ fn installed(i: &Installed) -> &'static str {
 }
 
 async fn enable_module(State(api): State<Api>, Path(name): Path<String>) -> Response {
-    let outcome = api.runtime.enable(&name).await;
+    let outcome = api.manager.enable(&name).await;
     module_op(&name, outcome.map(|i| installed(&i)))
 }
 
 async fn disable_module(State(api): State<Api>, Path(name): Path<String>) -> Response {
-    let outcome = api.runtime.disable(&name).await;
+    let outcome = api.manager.disable(&name).await;
     module_op(&name, outcome.map(|()| "disabled"))
 }
 
 async fn reload_module(State(api): State<Api>, Path(name): Path<String>) -> Response {
-    let outcome = api.runtime.reload(&name).await;
+    let outcome = api.manager.reload(&name).await;
     module_op(&name, outcome.map(|i| installed(&i)))
 }
 
@@ -209,14 +210,14 @@ async fn set_module_option(
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
     let outcome = api
-        .runtime
+        .manager
         .set_option(&name, &body.name, body.value.as_deref())
         .await;
     module_op(&name, outcome.map(|i| installed(&i)))
 }
 
 async fn show_module(State(api): State<Api>, Path(name): Path<String>) -> Response {
-    match api.runtime.services.registry.get(&name) {
+    match api.manager.services.registry.get(&name) {
         Some(m) => {
             let status = serde_json::to_value(m.status()).unwrap_or_default();
             let commands: Vec<Value> = m
@@ -230,7 +231,7 @@ async fn show_module(State(api): State<Api>, Path(name): Path<String>) -> Respon
                 "description": m.info.description,
                 "commands": commands,
                 "options": m.info.options.iter().map(|o| o.name.clone()).collect::<Vec<_>>(),
-                "options_set": api.runtime.set_options(&name).unwrap_or_default(),
+                "options_set": api.manager.set_options(&name).unwrap_or_default(),
                 "http": m.info.http,
             }))
             .into_response()
@@ -293,21 +294,17 @@ impl CommandBody {
 }
 
 /// `help`: every command the target understands, one per line.
-fn help(sigs: &[Signature]) -> CommandResult {
+fn help(sigs: &[Signature]) -> CommandOutput {
     let mut lines: Vec<String> = sigs.iter().map(|s| s.to_string()).collect();
     lines.sort();
-    CommandResult {
-        retval: 0,
-        stdout: lines.join("\n") + "\n",
-        stderr: String::new(),
-    }
+    CommandOutput::ok(lines.join("\n") + "\n", "")
 }
 
 fn bad_request(body: Value) -> Response {
     (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }
 
-fn result_json(r: CommandResult) -> Response {
+fn result_json(r: CommandOutput) -> Response {
     axum::Json(json!({"retval": r.retval, "stdout": r.stdout, "stderr": r.stderr})).into_response()
 }
 
@@ -320,7 +317,7 @@ async fn module_command(
         Ok(axum::Json(b)) => b,
         Err(e) => return error(e.status(), e.body_text()),
     };
-    let Some(module) = api.runtime.services.registry.get(&name) else {
+    let Some(module) = api.manager.services.registry.get(&name) else {
         return error(StatusCode::NOT_FOUND, format!("no module `{name}`"));
     };
     if body.is_help() {
@@ -360,7 +357,7 @@ where
     Fut: std::future::Future<Output = Result<T, CallError>>,
 {
     match call(module.clone()).await {
-        Err(CallError::NotRunning(why)) => match api.runtime.services.registry.get(&module.name) {
+        Err(CallError::NotRunning(why)) => match api.manager.services.registry.get(&module.name) {
             Some(next) if !Arc::ptr_eq(&next, &module) => call(next).await,
             _ => Err(CallError::NotRunning(why)),
         },
@@ -376,7 +373,7 @@ async fn ceph_command(
         Ok(axum::Json(b)) => b,
         Err(e) => return error(e.status(), e.body_text()),
     };
-    let source = &api.runtime.services.source;
+    let source = api.manager.services.router.source();
     let mon = source.commands(CommandDest::Mon);
     let mgr = source.commands(CommandDest::Mgr);
     if body.is_help() {
@@ -402,11 +399,11 @@ async fn ceph_command(
         CommandDest::Mon
     };
     let out = source.command(dest, &dict, &body.inbuf).await;
-    result_json(out.into())
+    result_json(out)
 }
 
 async fn cluster_get(State(api): State<Api>, Path(name): Path<String>) -> Response {
-    match api.runtime.services.cluster.snapshot().get_json(&name) {
+    match api.manager.services.cluster.snapshot().get_json(&name) {
         Ok(text) => (
             [(
                 axum::http::header::CONTENT_TYPE,
@@ -479,7 +476,7 @@ async fn read_body(body: Body) -> Result<Vec<u8>, Response> {
 }
 
 async fn host_metrics(State(api): State<Api>) -> Response {
-    let page = api.runtime.services.metrics.render(&api.runtime.rows());
+    let page = api.manager.services.metrics.render(&api.manager.rows());
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -491,8 +488,8 @@ async fn host_metrics(State(api): State<Api>) -> Response {
 }
 
 /// A router for a module's own listener: every path goes to its `handle-http`.
-pub fn module_router(runtime: Arc<Runtime>, module: String) -> Router {
-    let api = Api { runtime, ha: None };
+pub fn module_router(manager: Arc<ModuleManager>, module: String) -> Router {
+    let api = Api { manager, ha: None };
     Router::new()
         .fallback(move |State(api): State<Api>, request: Request| {
             let module = module.clone();
@@ -519,10 +516,10 @@ async fn module_http(State(api): State<Api>, request: Request) -> Response {
 /// without HTTP, 413 for a body over [`MAX_BODY`], 503 with the reason when the
 /// module is not running, busy or too slow.
 async fn forward_http(api: &Api, name: &str, path: String, request: Request) -> Response {
-    if !api.runtime.services.gate.is_open() {
+    if !api.manager.services.gate.is_open() {
         return standby(api);
     }
-    let Some(module) = api.runtime.services.registry.get(name) else {
+    let Some(module) = api.manager.services.registry.get(name) else {
         return error(StatusCode::NOT_FOUND, format!("no module `{name}`"));
     };
     if !module.info.http {

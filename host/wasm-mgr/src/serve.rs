@@ -1,4 +1,4 @@
-//! `wasm-mgr serve`: assemble the cluster source, the store, the runtime and the
+//! `wasm-mgr serve`: assemble the cluster source, the store, the module manager and the
 //! HTTP API, load the modules and run until interrupted.
 
 use std::net::SocketAddr;
@@ -16,9 +16,8 @@ use wasm_mgr_ceph::{CephConfig, CephSource};
 use wasm_mgr_cluster::Cluster;
 use wasm_mgr_cluster::source::ClusterSource;
 use wasm_mgr_runtime::config::Config;
-use wasm_mgr_runtime::metrics::Metrics;
 use wasm_mgr_runtime::store::{SharedKv, Store};
-use wasm_mgr_runtime::{Registry, Runtime, Services, fan_out};
+use wasm_mgr_runtime::{ModuleManager, Services, fan_out};
 use wasm_mgr_sim::{self as sim, SimConfig};
 
 /// Everything `serve` needs.
@@ -77,10 +76,10 @@ pub enum ClusterKind {
     Ceph,
 }
 
-/// A running host: its runtime, and the address its API listens on.
+/// A running host: its module manager, and the address its API listens on.
 pub struct Host {
-    /// The module runtime.
-    pub runtime: Arc<Runtime>,
+    /// The module manager.
+    pub manager: Arc<ModuleManager>,
     /// Where the API listens.
     pub addr: SocketAddr,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -91,17 +90,17 @@ pub struct Host {
 /// What an HA host does as its role changes: start the modules in its folder, or
 /// stop them.
 struct ModuleDuties {
-    runtime: Arc<Runtime>,
+    manager: Arc<ModuleManager>,
     modules: PathBuf,
 }
 
 impl Duties for ModuleDuties {
     async fn take_over(&self) {
-        self.runtime.activate(&self.modules).await;
+        self.manager.activate(&self.modules).await;
     }
 
     async fn step_down(&self, deadline: Instant) {
-        self.runtime.deactivate(deadline).await;
+        self.manager.deactivate(deadline).await;
     }
 }
 
@@ -179,20 +178,11 @@ pub async fn start(opts: ServeOptions) -> Result<Host> {
         Some(ha) => Store::shared(ha.clone() as Arc<dyn SharedKv>),
         None => Store::open(&opts.state_dir.join("modules.redb"))?,
     };
-    let services = Arc::new(Services {
-        cluster,
-        store: Arc::new(store),
-        source,
-        grants: config.grants(),
-        mgr_id,
-        registry: Registry::default(),
-        metrics: Metrics::new(),
-        crashes: Default::default(),
-        gate: ha
-            .as_ref()
-            .map_or_else(|| Arc::new(Gate::alone()), |h| h.gate()),
-    });
-    let runtime = Runtime::new(
+    let gate = ha
+        .as_ref()
+        .map_or_else(|| Arc::new(Gate::alone()), |h| h.gate());
+    let services = Services::new(cluster, store, source, config.grants(), &mgr_id, gate);
+    let manager = ModuleManager::new(
         services.clone(),
         config,
         &opts.state_dir,
@@ -202,15 +192,15 @@ pub async fn start(opts: ServeOptions) -> Result<Host> {
     let election = match &ha {
         // A host alone runs its modules before its API answers.
         None => {
-            runtime.load_dir(&opts.modules).await?;
+            manager.load_dir(&opts.modules).await?;
             None
         }
         // An HA host answers at once (as a standby), compiles its modules, then
         // competes for the lease.
         Some(ha) => {
-            let (election, warm, modules) = (ha.clone(), runtime.clone(), opts.modules.clone());
+            let (election, warm, modules) = (ha.clone(), manager.clone(), opts.modules.clone());
             let duties = Arc::new(ModuleDuties {
-                runtime: runtime.clone(),
+                manager: manager.clone(),
                 modules: opts.modules.clone(),
             });
             let task = tokio::spawn(async move {
@@ -225,17 +215,17 @@ pub async fn start(opts: ServeOptions) -> Result<Host> {
             Some((ha.clone(), task))
         }
     };
-    let watcher = crate::watch::watch(runtime.clone(), &opts.modules)?;
+    let watcher = crate::watch::watch(manager.clone(), &opts.modules)?;
 
-    let app = crate::http::router(runtime.clone(), ha.clone(), access);
+    let app = crate::http::router(manager.clone(), ha.clone(), access);
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     tracing::info!("wasm-mgr API on http://{addr}");
     // Bound whether or not the module runs now: it may be enabled or dropped into
     // the folder later, and a reload keeps its listener.
-    for (name, listen) in runtime.listeners() {
+    for (name, listen) in manager.listeners() {
         match tokio::net::TcpListener::bind(listen).await {
             Ok(l) => {
-                let app = crate::http::module_router(runtime.clone(), name.clone());
+                let app = crate::http::module_router(manager.clone(), name.clone());
                 tokio::spawn(async move { axum::serve(l, app).await });
                 tracing::info!(module = %name, "module listener on http://{listen}");
             }
@@ -246,7 +236,7 @@ pub async fn start(opts: ServeOptions) -> Result<Host> {
         }
     }
     Ok(Host {
-        runtime,
+        manager,
         addr,
         server,
         _watcher: watcher,
@@ -272,8 +262,8 @@ impl Host {
             ha.release().await;
         }
         tracing::info!("stopping modules");
-        self.runtime.stop_all().await;
-        self.runtime.services.source.stop();
+        self.manager.stop_all().await;
+        self.manager.services.router.source().stop();
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 //! A file is acted on once it has settled: no change for [`SETTLE`]. An editor or a
 //! copy writing in place produces a burst of events; only the quiet after the burst
 //! counts, and the file must then compile and describe itself like any other, or
-//! the running version stays (see [`Runtime::install`]).
+//! the running version stays (see [`ModuleManager::install`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,13 +17,13 @@ use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use wasm_mgr_runtime::{Installed, Runtime, is_module_file};
+use wasm_mgr_runtime::{Installed, ModuleManager, is_module_file};
 
 /// How long a file must stay unchanged before it is loaded.
 pub const SETTLE: Duration = Duration::from_millis(50);
 
 /// Watches `dir` until the returned watcher is dropped.
-pub fn watch(runtime: Arc<Runtime>, dir: &Path) -> Result<RecommendedWatcher> {
+pub fn watch(manager: Arc<ModuleManager>, dir: &Path) -> Result<RecommendedWatcher> {
     let (tx, rx) = mpsc::unbounded_channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         match event {
@@ -42,7 +42,7 @@ pub fn watch(runtime: Arc<Runtime>, dir: &Path) -> Result<RecommendedWatcher> {
     watcher
         .watch(dir, RecursiveMode::NonRecursive)
         .with_context(|| format!("watching {}", dir.display()))?;
-    tokio::spawn(settle_and_apply(runtime, rx));
+    tokio::spawn(settle_and_apply(manager, rx));
     Ok(watcher)
 }
 
@@ -56,7 +56,10 @@ fn is_read(kind: &EventKind) -> bool {
 }
 
 /// Collects changed paths, and applies each once it has been quiet for [`SETTLE`].
-async fn settle_and_apply(runtime: Arc<Runtime>, mut changes: mpsc::UnboundedReceiver<PathBuf>) {
+async fn settle_and_apply(
+    manager: Arc<ModuleManager>,
+    mut changes: mpsc::UnboundedReceiver<PathBuf>,
+) {
     let mut pending: HashMap<PathBuf, Instant> = HashMap::new();
     loop {
         let next = pending.values().min().map(|last| *last + SETTLE);
@@ -76,29 +79,29 @@ async fn settle_and_apply(runtime: Arc<Runtime>, mut changes: mpsc::UnboundedRec
                     .collect();
                 for path in due {
                     pending.remove(&path);
-                    apply(&runtime, &path).await;
+                    apply(&manager, &path).await;
                 }
             }
         }
     }
 }
 
-async fn apply(runtime: &Arc<Runtime>, path: &Path) {
+async fn apply(manager: &Arc<ModuleManager>, path: &Path) {
     if !path.is_file() {
         tracing::info!("{} was removed; stopping its module", path.display());
-        runtime.remove_file(path).await;
+        manager.remove_file(path).await;
         return;
     }
-    if !runtime.runs_modules() {
+    if !manager.runs_modules() {
         // A standby only keeps the new version compiled and ready.
-        match runtime.warm_file(path) {
+        match manager.warm_file(path) {
             Ok(()) => tracing::info!("standby: {} is ready", path.display()),
             Err(e) => tracing::warn!("standby: cannot prepare {}: {e:#}", path.display()),
         }
         return;
     }
-    match runtime.install(path, false).await {
-        // Loads and reloads are logged by the runtime.
+    match manager.install(path, false).await {
+        // Loads and reloads are logged by the module manager.
         Ok(Installed::Started(..) | Installed::Replaced(..) | Installed::Unchanged(_)) => {}
         Ok(Installed::Disabled(name)) => {
             tracing::info!(module = %name, "{} changed; the module is disabled", path.display())

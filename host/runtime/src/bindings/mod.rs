@@ -6,7 +6,8 @@
 //!
 //! Before a component is linked, [`contract_version`] reads the version it was
 //! built against: the `ceph:mgr/api-version` custom section that the SDKs write,
-//! or else the version of the `ceph:mgr` interfaces it imports.
+//! or else the version of the `ceph:mgr` interfaces it imports (the newest, if
+//! it imports none).
 
 mod v0_1_0;
 
@@ -82,7 +83,9 @@ pub fn contract_version(bytes: &[u8]) -> Result<ContractVersion> {
         }
     }
     let version = match (declared.len(), imported.len()) {
-        (0, 0) => bail!("imports nothing of the ceph:mgr contract; it is not a wasm-mgr module"),
+        // A module that uses no import says nothing: it gets the newest version,
+        // whose world then tells whether its exports fit.
+        (0, 0) => Some(LATEST.to_string()),
         (1, _) => declared.pop_first(),
         (0, 1) => imported.pop_first(),
         (0, _) => bail!(
@@ -144,5 +147,41 @@ impl Guest {
             Guest::Sync(m) => m.func_describe().call_async(store, ()).await?,
         };
         Ok(info)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An empty component with a `ceph:mgr/api-version` section per version.
+    fn component(versions: &[&str]) -> Vec<u8> {
+        let mut bytes = b"\0asm\x0d\x00\x01\x00".to_vec();
+        for v in versions {
+            let mut payload = vec![VERSION_SECTION.len() as u8];
+            payload.extend_from_slice(VERSION_SECTION.as_bytes());
+            payload.extend_from_slice(v.as_bytes());
+            bytes.push(0);
+            bytes.push(payload.len() as u8);
+            bytes.extend_from_slice(&payload);
+        }
+        bytes
+    }
+
+    #[test]
+    fn the_declared_version_is_read_and_checked() {
+        assert_eq!(
+            contract_version(&component(&["0.1.0"])).unwrap(),
+            ContractVersion::V0_1_0
+        );
+        assert_eq!(contract_version(&component(&[])).unwrap().as_str(), LATEST);
+        let unknown = contract_version(&component(&["7.0.0"])).unwrap_err();
+        assert!(
+            unknown.to_string().contains("ceph:mgr@7.0.0")
+                && unknown.to_string().contains("ceph:mgr@0.1.0"),
+            "{unknown}"
+        );
+        assert!(contract_version(&component(&["0.1.0", "0.2.0"])).is_err());
+        assert!(contract_version(b"\0asm\x0d\x00\x01\x00\x07").is_err());
     }
 }
