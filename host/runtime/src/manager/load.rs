@@ -1,0 +1,297 @@
+//! Loading a module file: reading the contract version, compiling or taking it
+//! from the cache, linking, instantiating within its sandbox, describing, and
+//! checking the description and the operator's settings, before anything starts.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use wasmtime::{Store, UpdateDeadline};
+
+use super::options::merge_options;
+use super::{ModuleManager, file_stem};
+use crate::bindings::{self, Guest, GuestPre, ModulePre};
+use crate::config::{ModuleConfig, ResolvedOptions};
+use crate::ctx::{ModuleCtx, RanTooLong, Sandbox, Shared};
+use crate::engine::{CacheOutcome, content_hash};
+use crate::manager::LoadTimings;
+use crate::module::{self, Blueprint, ModuleHandle};
+use crate::{DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_RUN, HOST_HEALTH_KEY, LOAD_TIMEOUT};
+use wasm_mgr_cluster::command::Signature;
+
+/// A component read, compiled, instantiated and described, not started yet.
+pub(super) struct Candidate {
+    pub(super) path: PathBuf,
+    pub(super) hash: String,
+    pub(super) info: bindings::ceph::mgr::types::ModuleInfo,
+    pub(super) signatures: Vec<Signature>,
+    pub(super) blueprint: Blueprint,
+    pub(super) first: (Store<ModuleCtx>, Guest),
+    pub(super) timings: LoadTimings,
+}
+
+/// A module file's content, read once per load with its hash.
+pub(super) struct ModuleFile {
+    pub(super) bytes: Vec<u8>,
+    pub(super) hash: String,
+}
+
+impl ModuleFile {
+    pub(super) fn read(path: &Path) -> Result<ModuleFile> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let hash = content_hash(&bytes);
+        Ok(ModuleFile { bytes, hash })
+    }
+}
+
+/// Whether `bytes` start with the component-model preamble (magic, then layer 1).
+pub(super) fn is_component(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [1, 0]
+}
+
+fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if !ok {
+        bail!("module name `{name}` must be 1-64 of a-z, 0-9, _ and -");
+    }
+    if name == HOST_HEALTH_KEY {
+        bail!("module name `{name}` is reserved");
+    }
+    Ok(())
+}
+
+/// Hands the heap that compiling left free back to the operating system:
+/// cranelift's working memory is large and glibc keeps freed arenas otherwise.
+pub(super) fn release_compile_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own allocator state.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+impl ModuleManager {
+    /// Reads, compiles, instantiates and describes a component, and checks its
+    /// description and the operator's settings for it; nothing is started yet.
+    pub(super) async fn candidate(
+        self: &Arc<Self>,
+        path: &Path,
+        name: Option<&str>,
+        file: ModuleFile,
+    ) -> Result<Candidate> {
+        let ModuleFile { bytes, hash } = file;
+        if !is_component(&bytes) {
+            bail!("not a WebAssembly component (a core module or another file)");
+        }
+        let t0 = Instant::now();
+        let ready = self
+            .lock_warm()
+            .get(path)
+            .filter(|(h, _)| *h == hash)
+            .map(|(_, pre)| pre.clone());
+        let (pre, outcome) = match ready {
+            Some(pre) => (pre, CacheOutcome::Hit),
+            None => self.prepare(&bytes, &hash)?,
+        };
+        let compile = t0.elapsed();
+
+        // A module's name is fixed before it runs: the file's (or the caller's),
+        // as ceph-mgr names a module by its folder. `describe` cannot rename it.
+        let name = name.map_or_else(|| file_stem(path), str::to_string);
+        validate_name(&name)?;
+        let settings = self.module_config(&name);
+        let bad = |e: String| anyhow!("module `{name}`: bad configuration: {e}");
+        let sandbox = self.sandbox(&name, &settings).map_err(bad)?;
+        let t1 = Instant::now();
+        let shared = Arc::new(Shared::default());
+        let (mut store, module) = self
+            .instantiate_within(&name, &pre, &sandbox, shared.clone())
+            .await?;
+        let instantiate = t1.elapsed();
+        // A busy guest yields at every epoch tick, so the time limit can fire.
+        let mut info = tokio::time::timeout(LOAD_TIMEOUT, module.describe(&mut store))
+            .await
+            .map_err(|_| anyhow!("did not return from describe within {LOAD_TIMEOUT:?}"))?
+            .map_err(|e| match e.downcast_ref::<RanTooLong>() {
+                // Whichever fires first, the run budget or the load timeout,
+                // the module never returned.
+                Some(long) => anyhow!("did not return from describe: it {long}"),
+                None => anyhow!("trapped in describe: {e:#}"),
+            })?;
+        if !info.name.is_empty() && info.name != name {
+            tracing::warn!(
+                module = %name,
+                "{} describes itself as `{}`; the module is named `{name}` after its file",
+                path.display(),
+                info.name
+            );
+        }
+        info.name = name.clone();
+        let signatures = info
+            .commands
+            .iter()
+            .map(|c| Signature::parse(&c.cmd))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow!("bad command signature: {e}"))?;
+        let set = self.set_options(&name).map_err(|e| bad(format!("{e:#}")))?;
+        let given = merge_options(&settings, &set);
+        let options = Arc::new(ResolvedOptions::resolve(&info.options, &given).map_err(bad)?);
+        let http_timeout = settings
+            .http_timeout()
+            .map_err(bad)?
+            .unwrap_or(DEFAULT_HTTP_TIMEOUT);
+        let grace = settings
+            .shutdown_grace()
+            .map_err(bad)?
+            .unwrap_or(module::DEFAULT_GRACE);
+        let call_deadline = settings
+            .call_deadline()
+            .map_err(bad)?
+            .unwrap_or(module::DEFAULT_CALL_DEADLINE);
+        // The describing instance becomes the first running instance.
+        store.data_mut().options = options.clone();
+        let tick = Duration::from_millis(u64::from(info.tick_interval_ms.unwrap_or(1000).max(10)));
+        Ok(Candidate {
+            path: path.to_path_buf(),
+            hash,
+            info,
+            signatures,
+            blueprint: Blueprint {
+                tick,
+                pre,
+                options,
+                sandbox,
+                http_timeout,
+                call_deadline,
+                shared,
+                grace,
+            },
+            first: (store, module),
+            timings: LoadTimings {
+                compile,
+                cached: outcome == CacheOutcome::Hit,
+                instantiate,
+            },
+        })
+    }
+
+    /// Starts a described candidate's supervisor (not yet in the registry).
+    pub(super) fn start(self: &Arc<Self>, c: Candidate) -> Arc<ModuleHandle> {
+        ModuleHandle::start(
+            self.clone(),
+            c.path,
+            c.hash,
+            c.info,
+            c.signatures,
+            c.blueprint,
+            c.first,
+        )
+    }
+
+    /// Reads the contract version a component was built against, then compiles it
+    /// (or loads it from the cache) and links it against that version's `module`
+    /// or `module-sync` world; `hash` is `bytes`' [`content_hash`].
+    pub fn prepare(&self, bytes: &[u8], hash: &str) -> Result<(GuestPre, CacheOutcome)> {
+        let version = bindings::contract_version(bytes)?;
+        let (component, outcome) = self
+            .cache
+            .component(&self.engine, bytes, hash)
+            .context("compiling")?;
+        let v = version.as_str();
+        let linker = match version {
+            bindings::ContractVersion::V0_1_0 => &self.linker,
+        };
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| anyhow!("does not fit the ceph:mgr@{v} module world: {e:#}"))?;
+        let guest = match ModulePre::new(pre.clone()) {
+            Ok(p) => GuestPre::Async(p),
+            Err(async_err) => match bindings::sync_world::ModuleSyncPre::new(pre) {
+                Ok(p) => GuestPre::Sync(p),
+                Err(sync_err) => bail!(
+                    "does not export the ceph:mgr@{v} module world ({async_err:#}) nor \
+                     module-sync ({sync_err:#})"
+                ),
+            },
+        };
+        Ok((guest, outcome))
+    }
+
+    /// What module `name` may use, from its settings and the host's defaults.
+    pub(super) fn sandbox(&self, name: &str, settings: &ModuleConfig) -> Result<Sandbox, String> {
+        Ok(Sandbox {
+            memory_limit: settings.memory_limit()?.unwrap_or(self.default_memory),
+            max_run: settings.max_run()?.unwrap_or(DEFAULT_MAX_RUN),
+            data_dir: settings.data_dir.then(|| self.data_root.join(name)),
+            http_hosts: settings.http_hosts.clone().into(),
+        })
+    }
+
+    /// The sandbox of a module with no settings.
+    pub fn default_sandbox(&self) -> Sandbox {
+        Sandbox {
+            memory_limit: self.default_memory,
+            max_run: DEFAULT_MAX_RUN,
+            data_dir: None,
+            http_hosts: Arc::default(),
+        }
+    }
+
+    pub(super) async fn instantiate_within(
+        &self,
+        name: &str,
+        pre: &GuestPre,
+        sandbox: &Sandbox,
+        shared: Arc<Shared>,
+    ) -> Result<(Store<ModuleCtx>, Guest)> {
+        tokio::time::timeout(
+            LOAD_TIMEOUT,
+            self.instantiate(name, pre, Arc::default(), sandbox, shared),
+        )
+        .await
+        .map_err(|_| anyhow!("did not finish instantiating within {LOAD_TIMEOUT:?}"))?
+    }
+
+    /// Creates a store for module `name` within `sandbox` and instantiates the
+    /// component in it. The guest yields to the host at every epoch tick, and is
+    /// stopped (a trap) once it has run longer than `sandbox.max_run` without a
+    /// pause.
+    pub async fn instantiate(
+        &self,
+        name: &str,
+        pre: &GuestPre,
+        options: Arc<ResolvedOptions>,
+        sandbox: &Sandbox,
+        shared: Arc<Shared>,
+    ) -> Result<(Store<ModuleCtx>, Guest)> {
+        let ctx = ModuleCtx::new(
+            name,
+            self.services.module_host(name),
+            options,
+            sandbox,
+            shared,
+        )?;
+        let mut store = Store::new(&self.engine, ctx);
+        store.limiter(|ctx| &mut ctx.limits);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut ctx| {
+            let run = &mut ctx.data_mut().run;
+            match run.tick(Instant::now()) {
+                Ok(()) => Ok(UpdateDeadline::Yield(1)),
+                Err(ran) => Err(wasmtime::Error::new(RanTooLong {
+                    ran,
+                    max: run.max(),
+                })),
+            }
+        });
+        let module = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| anyhow!("instantiating: {e:#}"))?;
+        Ok((store, module))
+    }
+}
