@@ -38,6 +38,22 @@ pub struct HostConfig {
     pub mgr_id: Option<String>,
     /// Every module's memory limit unless its own section sets one (`"512M"`).
     pub memory_limit: Option<toml::Value>,
+    /// Most connections the host's API listener holds at once (default
+    /// [`DEFAULT_API_MAX_CONNECTIONS`]; never more than a quarter of the process's
+    /// file descriptors).
+    pub api_max_connections: Option<usize>,
+    /// Most of those from one client address (default
+    /// [`DEFAULT_API_MAX_CONNECTIONS_PER_CLIENT`]).
+    pub api_max_connections_per_client: Option<usize>,
+    /// How long a client has to send a request's head, from connecting or from the
+    /// end of its previous response, on every listener unless a module's section sets
+    /// its own (`10`, `"10s"`; default [`DEFAULT_HTTP_HEADER_TIMEOUT`]). An idle
+    /// keep-alive connection is closed after it too.
+    pub http_header_timeout: Option<toml::Value>,
+    /// How long a response may wait for a client that does not read it, on every
+    /// listener unless a module's section sets its own (`30`, `"30s"`; default
+    /// [`DEFAULT_HTTP_SEND_TIMEOUT`]); then the connection is closed.
+    pub http_send_timeout: Option<toml::Value>,
 }
 
 /// Settings of one module.
@@ -79,6 +95,22 @@ pub struct ModuleConfig {
     /// that only read need no grant.
     #[serde(default)]
     pub commands: Vec<String>,
+    /// Most connections its own listener (`listen`) holds at once (default
+    /// [`DEFAULT_HTTP_MAX_CONNECTIONS`]); past it new ones are refused.
+    pub http_max_connections: Option<usize>,
+    /// Most of those from one client address (default
+    /// [`DEFAULT_HTTP_MAX_CONNECTIONS_PER_CLIENT`]).
+    pub http_max_connections_per_client: Option<usize>,
+    /// Its listener's header timeout, over `[host] http_header_timeout`.
+    pub http_header_timeout: Option<toml::Value>,
+    /// Its listener's send timeout, over `[host] http_send_timeout`.
+    pub http_send_timeout: Option<toml::Value>,
+    /// Most bytes of its HTTP answers (`handle-http` bodies, copied out of the
+    /// module) the host holds at once while clients read them, on its listener and
+    /// under `/modules/<name>/` together (`"64M"`; default
+    /// [`DEFAULT_HTTP_RESPONSE_BUFFER`]). A request whose answer would go past it
+    /// gets 503. Published pages are shared by every reader and not counted.
+    pub http_response_buffer: Option<toml::Value>,
 }
 
 /// The cluster commands each module was granted (`commands = [...]`).
@@ -191,6 +223,107 @@ impl Config {
             .memory_limit()
             .map_err(|e| anyhow::anyhow!("config {}: [host] {e}", path.display()))?;
         Ok(config)
+    }
+}
+
+/// Default of `[host] api_max_connections`.
+pub const DEFAULT_API_MAX_CONNECTIONS: usize = 1024;
+/// Default of `[host] api_max_connections_per_client`.
+pub const DEFAULT_API_MAX_CONNECTIONS_PER_CLIENT: usize = 256;
+/// Default of a module's `http_max_connections`.
+pub const DEFAULT_HTTP_MAX_CONNECTIONS: usize = 256;
+/// Default of a module's `http_max_connections_per_client`.
+pub const DEFAULT_HTTP_MAX_CONNECTIONS_PER_CLIENT: usize = 32;
+/// Default of `http_header_timeout`.
+pub const DEFAULT_HTTP_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Default of `http_send_timeout`.
+pub const DEFAULT_HTTP_SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Default of a module's `http_response_buffer`.
+pub const DEFAULT_HTTP_RESPONSE_BUFFER: usize = 64 << 20;
+
+/// The limits of one HTTP listener, resolved from the config and the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Most connections held at once.
+    pub max_connections: usize,
+    /// Most connections from one client address.
+    pub max_connections_per_client: usize,
+    /// Time to send a request head (from connect or the previous response).
+    pub header_timeout: std::time::Duration,
+    /// Time a response may wait for the client to read.
+    pub send_timeout: std::time::Duration,
+    /// Most bytes of a module's own answers held while clients read them.
+    pub response_buffer: usize,
+}
+
+fn at_least_one(key: &str, value: Option<usize>, default: usize) -> Result<usize, String> {
+    match value {
+        Some(0) => Err(format!("{key}: 0 would refuse every connection")),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    }
+}
+
+impl Config {
+    /// The API listener's limits (`[host] api_*` and `http_*_timeout`).
+    pub fn api_http_limits(&self) -> Result<HttpLimits, String> {
+        let h = &self.host;
+        Ok(HttpLimits {
+            max_connections: at_least_one(
+                "api_max_connections",
+                h.api_max_connections,
+                DEFAULT_API_MAX_CONNECTIONS,
+            )?,
+            max_connections_per_client: at_least_one(
+                "api_max_connections_per_client",
+                h.api_max_connections_per_client,
+                DEFAULT_API_MAX_CONNECTIONS_PER_CLIENT,
+            )?,
+            header_timeout: duration("http_header_timeout", h.http_header_timeout.as_ref())?
+                .unwrap_or(DEFAULT_HTTP_HEADER_TIMEOUT),
+            send_timeout: duration("http_send_timeout", h.http_send_timeout.as_ref())?
+                .unwrap_or(DEFAULT_HTTP_SEND_TIMEOUT),
+            response_buffer: DEFAULT_HTTP_RESPONSE_BUFFER,
+        })
+    }
+
+    /// Module `name`'s HTTP limits: its own section's, else the host's, else the
+    /// defaults.
+    pub fn module_http_limits(&self, name: &str) -> Result<HttpLimits, String> {
+        let api = self.api_http_limits()?;
+        let Some(m) = self.modules.get(name) else {
+            return Ok(HttpLimits {
+                max_connections: DEFAULT_HTTP_MAX_CONNECTIONS,
+                max_connections_per_client: DEFAULT_HTTP_MAX_CONNECTIONS_PER_CLIENT,
+                ..api
+            });
+        };
+        let buffer = match &m.http_response_buffer {
+            None => DEFAULT_HTTP_RESPONSE_BUFFER,
+            Some(toml::Value::Integer(i)) if *i > 0 => *i as usize,
+            Some(toml::Value::String(s)) => match parse_size(s)? {
+                n if n > 0 => n as usize,
+                _ => return Err(format!("http_response_buffer: `{s}` is not positive")),
+            },
+            Some(other) => return Err(format!("http_response_buffer: `{other}` is not a size")),
+        };
+        Ok(HttpLimits {
+            max_connections: at_least_one(
+                "http_max_connections",
+                m.http_max_connections,
+                DEFAULT_HTTP_MAX_CONNECTIONS,
+            )?,
+            max_connections_per_client: at_least_one(
+                "http_max_connections_per_client",
+                m.http_max_connections_per_client,
+                DEFAULT_HTTP_MAX_CONNECTIONS_PER_CLIENT,
+            )?,
+            header_timeout: duration("http_header_timeout", m.http_header_timeout.as_ref())?
+                .unwrap_or(api.header_timeout),
+            send_timeout: duration("http_send_timeout", m.http_send_timeout.as_ref())?
+                .unwrap_or(api.send_timeout),
+            response_buffer: buffer,
+        })
     }
 }
 
@@ -366,6 +499,31 @@ mod tests {
             max: None,
             allowed: vec![],
         }
+    }
+
+    #[test]
+    fn http_limits_default_and_override() {
+        let config: Config = toml::from_str(
+            "[host]\nhttp_header_timeout = 3\n[modules.a]\nhttp_max_connections = 8\n\
+             http_send_timeout = \"5s\"\nhttp_response_buffer = \"1M\"\n",
+        )
+        .unwrap();
+        let a = config.module_http_limits("a").unwrap();
+        assert_eq!(a.max_connections, 8);
+        assert_eq!(
+            a.max_connections_per_client,
+            DEFAULT_HTTP_MAX_CONNECTIONS_PER_CLIENT
+        );
+        assert_eq!(a.header_timeout, std::time::Duration::from_secs(3));
+        assert_eq!(a.send_timeout, std::time::Duration::from_secs(5));
+        assert_eq!(a.response_buffer, 1 << 20);
+        let b = config.module_http_limits("b").unwrap();
+        assert_eq!(b.max_connections, DEFAULT_HTTP_MAX_CONNECTIONS);
+        assert_eq!(b.send_timeout, DEFAULT_HTTP_SEND_TIMEOUT);
+        let api = config.api_http_limits().unwrap();
+        assert_eq!(api.max_connections, DEFAULT_API_MAX_CONNECTIONS);
+        let zero: Config = toml::from_str("[modules.a]\nhttp_max_connections = 0\n").unwrap();
+        assert!(zero.module_http_limits("a").is_err());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The host's HTTP API (axum): module list and commands, cluster commands and
 //! maps, and `/modules/<name>/...` routed to each module's `handle-http`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -14,10 +15,12 @@ use serde_json::{Value, json};
 
 use crate::auth::{self, Access};
 use crate::ha::Ha;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasm_mgr_cluster::command::{Signature, words_to_command};
 use wasm_mgr_cluster::source::CommandDest;
 use wasm_mgr_cluster::source::CommandOutput;
 use wasm_mgr_runtime::HttpRequest;
+use wasm_mgr_runtime::config::{Config, HttpLimits};
 use wasm_mgr_runtime::module::{CallError, ModuleHandle, State as ModuleState};
 use wasm_mgr_runtime::published::Page;
 use wasm_mgr_runtime::{Installed, ModuleManager, ModuleOpError};
@@ -32,6 +35,133 @@ struct Api {
     manager: Arc<ModuleManager>,
     /// The election, for a host in an HA group.
     ha: Option<Arc<Ha>>,
+    /// What the host may hold of HTTP bodies, per module and for the API.
+    buffers: Arc<Buffers>,
+    /// The limits of the listener this router serves.
+    limits: HttpLimits,
+}
+
+/// The bytes of HTTP bodies the host holds at once for each module (requests being
+/// received, answers being sent), and for the API's own answers that are made per
+/// request (`pg_dump`). Shared pages and maps are not counted: every reader shares
+/// one copy. Counted in KiB.
+pub struct Buffers {
+    api: Arc<Semaphore>,
+    api_limits: HttpLimits,
+    limits: HashMap<String, HttpLimits>,
+    default: HttpLimits,
+    modules: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// Bytes in permits of a [`Buffers`] semaphore (KiB, rounded up).
+fn kib(bytes: usize) -> usize {
+    bytes.div_ceil(1024).max(1)
+}
+
+/// A body the host holds for a client, with its share of a budget; the share is
+/// given back when the last reference to the bytes is dropped (once hyper has
+/// written them), not when the handler returns.
+struct Held<T> {
+    data: T,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl<T: AsRef<[u8]>> AsRef<[u8]> for Held<T> {
+    fn as_ref(&self) -> &[u8] {
+        self.data.as_ref()
+    }
+}
+
+/// A shared string (a cached cluster map) as the owner of response bytes.
+struct SharedText(Arc<str>);
+
+impl AsRef<[u8]> for SharedText {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl Buffers {
+    /// The budgets the config sets (it must pass [`Config::module_http_limits`]).
+    pub fn new(config: &Config) -> Result<Buffers, String> {
+        let mut limits = HashMap::new();
+        for name in config.modules.keys() {
+            let l = config
+                .module_http_limits(name)
+                .map_err(|e| format!("[modules.{name}] {e}"))?;
+            limits.insert(name.clone(), l);
+        }
+        let api_limits = config
+            .api_http_limits()
+            .map_err(|e| format!("[host] {e}"))?;
+        Ok(Buffers {
+            api: Arc::new(Semaphore::new(kib(api_limits.response_buffer))),
+            api_limits,
+            limits,
+            default: config
+                .module_http_limits("")
+                .map_err(|e| format!("[host] {e}"))?,
+            modules: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Module `name`'s HTTP limits.
+    pub fn limits(&self, name: &str) -> HttpLimits {
+        self.limits.get(name).copied().unwrap_or(self.default)
+    }
+
+    /// The API listener's limits.
+    pub fn api_limits(&self) -> HttpLimits {
+        self.api_limits
+    }
+
+    fn module(&self, name: &str) -> Arc<Semaphore> {
+        let mut modules = self.modules.lock().unwrap_or_else(|e| e.into_inner());
+        modules
+            .entry(name.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(kib(self.limits(name).response_buffer))))
+            .clone()
+    }
+
+    /// A share of `budget` (of `total` bytes) for `bytes` more; a body larger than
+    /// the whole budget needs all of it.
+    fn take(budget: &Arc<Semaphore>, total: usize, bytes: usize) -> Option<OwnedSemaphorePermit> {
+        let n = kib(bytes).min(kib(total)) as u32;
+        budget.clone().try_acquire_many_owned(n).ok()
+    }
+
+    /// `data` as a response body counted against `budget`, or the 503 that says
+    /// the budget is used up.
+    fn hold<T>(
+        budget: &Arc<Semaphore>,
+        total: usize,
+        whose: &str,
+        data: T,
+    ) -> Result<Body, Response>
+    where
+        T: AsRef<[u8]> + Send + 'static,
+    {
+        match Self::take(budget, total, data.as_ref().len()) {
+            Some(permit) => Ok(Body::from(Bytes::from_owner(Held {
+                data,
+                _permit: permit,
+            }))),
+            None => Err(busy(format!(
+                "{whose}: {} KiB of answers are waiting for clients to read them (at most {} KiB); try again",
+                kib(total) - budget.available_permits().min(kib(total)),
+                kib(total)
+            ))),
+        }
+    }
+}
+
+/// 503 with `retry-after`, for a budget or cap that is used up for now.
+fn busy(message: String) -> Response {
+    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
+    response
+        .headers_mut()
+        .insert("retry-after", HeaderValue::from_static("1"));
+    response
 }
 
 impl Api {
@@ -46,8 +176,19 @@ impl Api {
 
 /// The router for the whole API. `/api/...` and the host's `/metrics` follow
 /// `access`; `/modules/<name>/...` is each module's own HTTP.
-pub fn router(manager: Arc<ModuleManager>, ha: Option<Arc<Ha>>, access: Access) -> Router {
-    let api = Api { manager, ha };
+pub fn router(
+    manager: Arc<ModuleManager>,
+    ha: Option<Arc<Ha>>,
+    access: Access,
+    buffers: Arc<Buffers>,
+) -> Router {
+    let limits = buffers.api_limits();
+    let api = Api {
+        manager,
+        ha,
+        buffers,
+        limits,
+    };
     // What only the active host does: it runs the modules and writes the store.
     let active_routes = Router::new()
         .route("/api/modules/{name}/command", post(module_command))
@@ -402,17 +543,37 @@ async fn ceph_command(
     result_json(out)
 }
 
+/// A cluster map as JSON. Cached maps are shared by every reader; those made per
+/// request (`pg_dump`, `pg_stats`) count against the API's answer budget, so that
+/// clients that do not read cannot make the host hold one copy each without bound.
 async fn cluster_get(State(api): State<Api>, Path(name): Path<String>) -> Response {
-    match api.manager.services.cluster.snapshot().get_json(&name) {
-        Ok(text) => (
+    let snapshot = api.manager.services.cluster.snapshot();
+    let body = if matches!(name.as_str(), "pg_dump" | "pg_stats") {
+        match snapshot.get_json(&name) {
+            Ok(text) => Buffers::hold(
+                &api.buffers.api,
+                api.buffers.api_limits.response_buffer,
+                "the API",
+                text,
+            ),
+            Err(e) => return error(StatusCode::NOT_FOUND, e.to_string()),
+        }
+    } else {
+        match snapshot.get_json_shared(&name) {
+            Ok(text) => Ok(Body::from(Bytes::from_owner(SharedText(text)))),
+            Err(e) => return error(StatusCode::NOT_FOUND, e.to_string()),
+        }
+    };
+    match body {
+        Ok(body) => (
             [(
                 axum::http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             )],
-            text,
+            body,
         )
             .into_response(),
-        Err(e) => error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(refused) => refused,
     }
 }
 
@@ -451,16 +612,58 @@ fn published_response(page: &Page, head: bool, gzip_ok: bool) -> Response {
 /// that the client is still reading when the answer comes.
 const MAX_DISCARD: usize = 64 << 20;
 
-/// Reads a request body of at most [`MAX_BODY`] bytes; past that, answers 413.
-async fn read_body(body: Body) -> Result<Vec<u8>, Response> {
+/// Reads a request body of at most [`MAX_BODY`] bytes for module `name`; past
+/// that, answers 413. What is kept counts against the module's body budget (503
+/// when it is used up), and a client that sends nothing for the header timeout
+/// gets 408.
+async fn read_body(
+    api: &Api,
+    name: &str,
+    body: Body,
+) -> Result<(Vec<u8>, Option<OwnedSemaphorePermit>), Response> {
     use futures::StreamExt;
+    let budget = api.buffers.module(name);
+    let total = api.buffers.limits(name).response_buffer;
+    let mut held: Option<OwnedSemaphorePermit> = None;
     let mut stream = body.into_data_stream();
     let mut data = Vec::new();
     let mut seen = 0usize;
-    while let Some(chunk) = stream.next().await {
+    loop {
+        let next = tokio::time::timeout(api.limits.header_timeout, stream.next());
+        let chunk = match next.await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(_) => {
+                return Err(error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the request body stalled for {:?}",
+                        api.limits.header_timeout
+                    ),
+                ));
+            }
+        };
         let chunk: Bytes = chunk.map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
         seen += chunk.len();
         if seen <= MAX_BODY {
+            // Whole KiB are taken as the body grows past them.
+            let need = kib(data.len() + chunk.len());
+            let have = held.as_ref().map_or(0, |p| p.num_permits());
+            if need > have && need <= kib(total) {
+                match Buffers::take(&budget, total, (need - have) * 1024) {
+                    Some(p) => match &mut held {
+                        Some(h) => h.merge(p),
+                        None => held = Some(p),
+                    },
+                    None => {
+                        return Err(busy(format!(
+                            "module `{name}`: too many request bodies are being received \
+                             (at most {} KiB at once); try again",
+                            kib(total)
+                        )));
+                    }
+                }
+            }
             data.extend_from_slice(&chunk);
         } else if seen > MAX_DISCARD {
             break;
@@ -472,7 +675,7 @@ async fn read_body(body: Body) -> Result<Vec<u8>, Response> {
             format!("request body of {seen}+ bytes is over the {MAX_BODY}-byte limit"),
         ));
     }
-    Ok(data)
+    Ok((data, held))
 }
 
 async fn host_metrics(State(api): State<Api>) -> Response {
@@ -488,8 +691,14 @@ async fn host_metrics(State(api): State<Api>) -> Response {
 }
 
 /// A router for a module's own listener: every path goes to its `handle-http`.
-pub fn module_router(manager: Arc<ModuleManager>, module: String) -> Router {
-    let api = Api { manager, ha: None };
+pub fn module_router(manager: Arc<ModuleManager>, module: String, buffers: Arc<Buffers>) -> Router {
+    let limits = buffers.limits(&module);
+    let api = Api {
+        manager,
+        ha: None,
+        buffers,
+        limits,
+    };
     Router::new()
         .fallback(move |State(api): State<Api>, request: Request| {
             let module = module.clone();
@@ -542,7 +751,7 @@ async fn forward_http(api: &Api, name: &str, path: String, request: Request) -> 
         return published_response(&page, head, gzip_ok);
     }
     let (parts, body) = request.into_parts();
-    let body = match read_body(body).await {
+    let (body, request_held) = match read_body(api, name, body).await {
         Ok(b) => b,
         Err(response) => return response,
     };
@@ -562,10 +771,23 @@ async fn forward_http(api: &Api, name: &str, path: String, request: Request) -> 
         async move { m.http(request, m.http_timeout).await }
     })
     .await;
+    drop(request_held);
     match answer {
         Ok(resp) => {
             let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY);
-            let mut out = Response::new(Body::from(resp.body));
+            // The answer is the host's own copy, held until the client has read it:
+            // counted against the module's budget, or refused.
+            let limits = api.buffers.limits(name);
+            let body = match Buffers::hold(
+                &api.buffers.module(name),
+                limits.response_buffer,
+                &format!("module `{name}`"),
+                resp.body,
+            ) {
+                Ok(body) => body,
+                Err(refused) => return refused,
+            };
+            let mut out = Response::new(body);
             *out.status_mut() = status;
             for (k, v) in resp.headers {
                 if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {

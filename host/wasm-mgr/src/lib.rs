@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cli;
 pub mod ha;
 pub mod http;
+pub mod listen;
 pub mod scaffold;
 pub mod serve;
 pub mod watch;

@@ -110,6 +110,10 @@ pub async fn start(opts: ServeOptions) -> Result<Host> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
+    // Every listener's limits, checked before anything starts.
+    let buffers =
+        Arc::new(crate::http::Buffers::new(&config).map_err(|e| anyhow::anyhow!("config: {e}"))?);
+    let fds = crate::listen::FdShares::new(crate::listen::raise_fd_limit());
     std::fs::create_dir_all(&opts.state_dir)
         .with_context(|| format!("creating state folder {}", opts.state_dir.display()))?;
     // Before anything starts: an API that would be open to the network is refused.
@@ -217,17 +221,44 @@ pub async fn start(opts: ServeOptions) -> Result<Host> {
     };
     let watcher = crate::watch::watch(manager.clone(), &opts.modules)?;
 
-    let app = crate::http::router(manager.clone(), ha.clone(), access);
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    tracing::info!("wasm-mgr API on http://{addr}");
+    let app = crate::http::router(manager.clone(), ha.clone(), access, buffers.clone());
+    let mut api_limits = buffers.api_limits();
+    api_limits.max_connections = api_limits.max_connections.min(fds.api_total);
+    let server = tokio::spawn(crate::listen::serve(
+        listener,
+        app,
+        api_limits,
+        None,
+        "the API".to_string(),
+    ));
+    tracing::info!(
+        "wasm-mgr API on http://{addr} (at most {} connections, {} per client; module \
+         listeners share {})",
+        api_limits.max_connections,
+        api_limits.max_connections_per_client,
+        fds.modules_total
+    );
     // Bound whether or not the module runs now: it may be enabled or dropped into
     // the folder later, and a reload keeps its listener.
     for (name, listen) in manager.listeners() {
         match tokio::net::TcpListener::bind(listen).await {
             Ok(l) => {
-                let app = crate::http::module_router(manager.clone(), name.clone());
-                tokio::spawn(async move { axum::serve(l, app).await });
-                tracing::info!(module = %name, "module listener on http://{listen}");
+                let app =
+                    crate::http::module_router(manager.clone(), name.clone(), buffers.clone());
+                let limits = buffers.limits(&name);
+                tokio::spawn(crate::listen::serve(
+                    l,
+                    app,
+                    limits,
+                    Some(fds.modules.clone()),
+                    format!("module {name}'s listener"),
+                ));
+                tracing::info!(
+                    module = %name,
+                    "module listener on http://{listen} (at most {} connections, {} per client)",
+                    limits.max_connections,
+                    limits.max_connections_per_client
+                );
             }
             Err(e) => tracing::error!(
                 module = %name,
