@@ -130,14 +130,9 @@ impl Buffers {
         budget.clone().try_acquire_many_owned(n).ok()
     }
 
-    /// `data` as a response body counted against `budget`, or the 503 that says
-    /// the budget is used up.
-    fn hold<T>(
-        budget: &Arc<Semaphore>,
-        total: usize,
-        whose: &str,
-        data: T,
-    ) -> Result<Body, Response>
+    /// `data` as a response body counted against `budget`, or why the budget is
+    /// used up (for a 503).
+    fn hold<T>(budget: &Arc<Semaphore>, total: usize, whose: &str, data: T) -> Result<Body, String>
     where
         T: AsRef<[u8]> + Send + 'static,
     {
@@ -146,11 +141,11 @@ impl Buffers {
                 data,
                 _permit: permit,
             }))),
-            None => Err(busy(format!(
+            None => Err(format!(
                 "{whose}: {} KiB of answers are waiting for clients to read them (at most {} KiB); try again",
                 kib(total) - budget.available_permits().min(kib(total)),
                 kib(total)
-            ))),
+            )),
         }
     }
 }
@@ -573,7 +568,7 @@ async fn cluster_get(State(api): State<Api>, Path(name): Path<String>) -> Respon
             body,
         )
             .into_response(),
-        Err(refused) => refused,
+        Err(why) => busy(why),
     }
 }
 
@@ -785,7 +780,7 @@ async fn forward_http(api: &Api, name: &str, path: String, request: Request) -> 
                 resp.body,
             ) {
                 Ok(body) => body,
-                Err(refused) => return refused,
+                Err(why) => return busy(why),
             };
             let mut out = Response::new(body);
             *out.status_mut() = status;

@@ -52,7 +52,7 @@ pub fn raise_fd_limit() -> u64 {
             }
         }
     }
-    lim.rlim_cur as u64
+    lim.rlim_cur
 }
 
 /// How the process's file descriptors are shared among listeners: module listeners
