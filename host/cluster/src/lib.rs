@@ -33,6 +33,14 @@ pub use model::*;
 
 /// Entries kept in the cluster log ring.
 pub const CLOG_CAPACITY: usize = 1000;
+/// Bytes of messages kept in the cluster log ring: past it the oldest go, so
+/// the ring never holds more, whoever writes.
+pub const CLOG_MAX_BYTES: usize = 4 << 20;
+/// Longest message kept in the ring; a longer one is cut there.
+pub const CLOG_MESSAGE_MAX: usize = 16 << 10;
+/// Most bytes of messages one [`Cluster::clog_tail`] returns, so that reading the
+/// log costs a reader a bounded amount whatever others wrote.
+pub const CLOG_TAIL_MAX_BYTES: usize = 1 << 20;
 
 /// Changes buffered per subscriber before it lags.
 const CHANGE_CAPACITY: usize = 4096;
@@ -262,6 +270,7 @@ struct Writer {
     cluster_checks: Vec<HealthCheck>,
     module_checks: BTreeMap<String, Vec<HealthCheck>>,
     clog: VecDeque<ClogEntry>,
+    clog_bytes: usize,
     clog_seq: u64,
     mgr_modules: Option<Vec<String>>,
     mgr_services: Option<Vec<(String, String)>>,
@@ -365,6 +374,7 @@ impl Cluster {
                 cluster_checks: Vec::new(),
                 module_checks: BTreeMap::new(),
                 clog: VecDeque::with_capacity(CLOG_CAPACITY),
+                clog_bytes: 0,
                 clog_seq: 0,
                 mgr_modules: None,
                 mgr_services: None,
@@ -529,19 +539,27 @@ impl Cluster {
         msg: &str,
     ) {
         w.clog_seq += 1;
+        let mut end = msg.len().min(CLOG_MESSAGE_MAX);
+        while !msg.is_char_boundary(end) {
+            end -= 1;
+        }
         let entry = ClogEntry {
             stamp,
             name: who.to_string(),
             channel: channel.to_string(),
             priority: clog_priority(priority).to_string(),
-            message: msg.to_string(),
+            message: msg[..end].to_string(),
             seq: w.clog_seq,
         };
         let id = clog_json(&entry).to_string();
-        if w.clog.len() >= CLOG_CAPACITY {
-            w.clog.pop_front();
-        }
+        w.clog_bytes += entry.message.len();
         w.clog.push_back(entry);
+        while w.clog.len() > CLOG_CAPACITY || w.clog_bytes > CLOG_MAX_BYTES {
+            match w.clog.pop_front() {
+                Some(old) => w.clog_bytes -= old.message.len(),
+                None => break,
+            }
+        }
         self.send(NotifyKind::Clog, id);
     }
 
@@ -612,11 +630,22 @@ impl Cluster {
         self.append_entry(&mut w, stamp.to_string(), who, channel, priority, msg);
     }
 
-    /// The newest `max` cluster log entries, oldest first.
+    /// The newest `max` cluster log entries, oldest first, of at most
+    /// [`CLOG_TAIL_MAX_BYTES`] of messages.
     pub fn clog_tail(&self, max: usize) -> Vec<ClogEntry> {
         let w = self.lock();
-        let skip = w.clog.len().saturating_sub(max);
-        w.clog.iter().skip(skip).cloned().collect()
+        let mut bytes = 0;
+        let newest: Vec<&ClogEntry> = w
+            .clog
+            .iter()
+            .rev()
+            .take(max)
+            .take_while(|e| {
+                bytes += e.message.len();
+                bytes <= CLOG_TAIL_MAX_BYTES
+            })
+            .collect();
+        newest.into_iter().rev().cloned().collect()
     }
 
     /// Record whether the source hears from the monitors.
@@ -712,6 +741,16 @@ mod tests {
         assert_eq!(t.last().unwrap().message, format!("m{}", CLOG_CAPACITY + 4));
         assert_eq!(t.last().unwrap().priority, "[INF]");
         assert_eq!(c.clog_tail(2).len(), 2);
+        // Large messages: each cut, the ring bounded in bytes, a tail too.
+        let big = "x".repeat(100 << 10);
+        for _ in 0..1000 {
+            c.log_to_cluster("mgr.x", "cluster", "info", &big);
+        }
+        let t = c.clog_tail(usize::MAX);
+        assert!(t.iter().all(|e| e.message.len() == CLOG_MESSAGE_MAX));
+        let bytes: usize = t.iter().map(|e| e.message.len()).sum();
+        assert!(bytes <= CLOG_TAIL_MAX_BYTES, "{bytes}");
+        assert!(c.lock().clog_bytes <= CLOG_MAX_BYTES);
     }
 
     #[test]

@@ -202,7 +202,11 @@ pub async fn run(mut store: Store<ModuleCtx>, module: Module, inbox: Inbox<'_>) 
                     serve_done = true;
                     result?;
                 }
-                Some(result) = tasks.next(), if !tasks.is_empty() => result?,
+                Some(result) = tasks.next(), if !tasks.is_empty() => {
+                    // A call returned: its WebAssembly stopped running.
+                    acc.with(|mut access| access.get().run.pause());
+                    result?
+                }
                 call = calls.recv(), if !calls_done => match call {
                     Some(call) => tasks.push(within(deadline, "a call", dispatch(module, acc, call, stats, timing))),
                     None => {
@@ -308,6 +312,7 @@ pub async fn run_sync(
                 _ = async { drop(stop.wait_for(|s| *s).await) } => return Ok(()),
                 Some(call) = calls.recv() => {
                     sync_call(&mut store, &module, call, stats, timing, deadline, usage).await?;
+                    store.data_mut().run.pause();
                 }
                 _ = mailbox.ready.notified() => {
                     for change in mailbox.take_all() {
@@ -315,6 +320,7 @@ pub async fn run_sync(
                         let started_at = Instant::now();
                         let func = module.func_notify();
                         bounded(deadline, "notify", usage, func.call_async(&mut store, (&n,))).await?;
+                        store.data_mut().run.pause();
                         let done = stats.finished(CallKind::Notify, timing, started_at);
                         notified.send_replace(done);
                     }
@@ -322,6 +328,7 @@ pub async fn run_sync(
                 _ = ticker.tick() => {
                     let func = module.func_tick();
                     bounded(deadline, "tick", usage, func.call_async(&mut store, ())).await?;
+                    store.data_mut().run.pause();
                     if first_tick {
                         first_tick = false;
                         started.send_modify(|n| *n += 1);

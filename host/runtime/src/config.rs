@@ -95,6 +95,18 @@ pub struct ModuleConfig {
     /// that only read need no grant.
     #[serde(default)]
     pub commands: Vec<String>,
+    /// Most bytes of keys and values in its store (`"64M"`; default in
+    /// [`crate::account::Quotas`]).
+    pub store_quota: Option<toml::Value>,
+    /// Most bytes of its published pages, paths and headers included (`"64M"`).
+    pub pages_quota: Option<toml::Value>,
+    /// Most bytes of its health checks (`"64K"`).
+    pub health_quota: Option<toml::Value>,
+    /// Log lines a second it may write on average (`log`; bursts of ten seconds'
+    /// worth); past it lines are dropped and counted.
+    pub log_rate: Option<u32>,
+    /// Cluster-log entries a second it may write on average (`cluster-log`).
+    pub cluster_log_rate: Option<u32>,
     /// Most connections its own listener (`listen`) holds at once (default
     /// [`DEFAULT_HTTP_MAX_CONNECTIONS`]); past it new ones are refused.
     pub http_max_connections: Option<usize>,
@@ -186,6 +198,44 @@ impl ModuleConfig {
     pub fn memory_limit(&self) -> Result<Option<usize>, String> {
         memory_limit(self.memory_limit.as_ref())
     }
+}
+
+impl ModuleConfig {
+    /// Its quotas: the defaults, with what its section sets.
+    pub fn quotas(&self) -> Result<crate::account::Quotas, String> {
+        let mut q = crate::account::Quotas::default();
+        if let Some(b) = size("store_quota", self.store_quota.as_ref())? {
+            q.store_bytes = b;
+        }
+        if let Some(b) = size("pages_quota", self.pages_quota.as_ref())? {
+            q.pages_bytes = b;
+        }
+        if let Some(b) = size("health_quota", self.health_quota.as_ref())? {
+            q.health_bytes = b;
+        }
+        if let Some(r) = self.log_rate {
+            q.log_per_sec = r;
+        }
+        if let Some(r) = self.cluster_log_rate {
+            q.clog_per_sec = r;
+        }
+        Ok(q)
+    }
+}
+
+/// A size in bytes (`65536`, `"64K"`, `"64M"`), if set.
+fn size(key: &str, value: Option<&toml::Value>) -> Result<Option<u64>, String> {
+    let Some(v) = value else {
+        return Ok(None);
+    };
+    let bytes = match v {
+        toml::Value::Integer(i) => *i,
+        toml::Value::String(s) => parse_size(s).map_err(|e| format!("{key}: {e}"))?,
+        other => return Err(format!("{key}: `{other}` is not a size")),
+    };
+    u64::try_from(bytes)
+        .map(Some)
+        .map_err(|_| format!("{key}: {bytes} is negative"))
 }
 
 impl HostConfig {

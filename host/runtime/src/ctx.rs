@@ -23,6 +23,7 @@ use wasmtime_wasi_http::{
 };
 
 use super::published::PublishedPages;
+use crate::account::{Account, Quotas};
 use crate::config::ResolvedOptions;
 use crate::host::ModuleHost;
 use crate::metrics::ModuleUsage;
@@ -40,6 +41,8 @@ pub struct Sandbox {
     pub data_dir: Option<PathBuf>,
     /// Where it may send HTTP requests (`host:port` or `host`); none by default.
     pub http_hosts: Arc<[String]>,
+    /// What it may make the host hold or do for it.
+    pub quotas: Arc<Quotas>,
 }
 
 /// Outgoing HTTP (`wasi:http`) limited to the hosts the operator named.
@@ -93,7 +96,9 @@ impl WasiHttpHooks for HttpGrant {
 }
 
 /// How long the guest has been running WebAssembly without a pause, from the
-/// epoch ticks it took: ticks closer together than [`RUN_GAP`] are one run.
+/// epoch ticks it took: ticks closer together than [`RUN_GAP`] are one run,
+/// unless the guest paused in between ([`RunBudget::pause`]: it waited in an
+/// import such as `sleep`, or a call of its returned), however briefly.
 #[derive(Debug)]
 pub struct RunBudget {
     max: Duration,
@@ -128,6 +133,13 @@ impl RunBudget {
         if ran > self.max { Err(ran) } else { Ok(()) }
     }
 
+    /// Records that the guest stopped running: it waits in the host (`sleep`,
+    /// `send-command`, `call-module`) or a call of its returned. The next tick
+    /// starts a new run.
+    pub fn pause(&mut self) {
+        self.last = None;
+    }
+
     /// The longest run allowed.
     pub fn max(&self) -> Duration {
         self.max
@@ -155,11 +167,14 @@ impl std::fmt::Display for RanTooLong {
 
 impl std::error::Error for RanTooLong {}
 
-/// What a module keeps across its instances: usage counters and published pages.
+/// What a module keeps across its instances: usage counters, its account and
+/// published pages.
 #[derive(Default)]
 pub struct Shared {
     /// Memory and CPU counters.
     pub usage: ModuleUsage,
+    /// What the host holds and does for it.
+    pub account: Arc<Account>,
     /// Pages the host serves for it.
     pub published: PublishedPages,
 }
@@ -418,5 +433,29 @@ impl AsyncWrite for LineWriter {
             self.emit(n);
         }
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod run_budget_tests {
+    use super::*;
+
+    #[test]
+    fn a_pause_starts_a_new_run() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut busy = RunBudget::new(Duration::from_millis(500));
+        // Ticks every 50 ms with no pause: one run, over its budget at 550 ms.
+        assert!((0..=10).all(|i| busy.tick(ms(i * 50)).is_ok()));
+        assert!(busy.tick(ms(550)).is_err());
+        // The same ticks with a pause between them (a poll loop): never over.
+        let mut polling = RunBudget::new(Duration::from_millis(500));
+        for i in 0..100 {
+            assert!(polling.tick(ms(i * 50)).is_ok(), "tick {i}");
+            polling.pause();
+        }
+        // A gap longer than RUN_GAP counts as a pause too.
+        let mut gaps = RunBudget::new(Duration::from_millis(500));
+        assert!((0..20).all(|i| gaps.tick(ms(i * 150)).is_ok()));
     }
 }

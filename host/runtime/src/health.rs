@@ -10,6 +10,17 @@ use wasm_mgr_cluster::Cluster;
 
 use crate::registry::Registry;
 
+/// The one line of an error that says what happened, for health summaries and
+/// answers: a trap's text is a backtrace whose last line says where and why.
+pub fn one_line(error: &str) -> &str {
+    error
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+}
+
 /// Key under which the host's own health checks (failed modules) are published.
 pub const HOST_HEALTH_KEY: &str = "mgr";
 
@@ -21,7 +32,9 @@ pub struct Crash {
     pub module: String,
     /// When, RFC 3339.
     pub stamp: String,
-    /// Why.
+    /// Why, in one line.
+    pub summary: String,
+    /// Why, in full (a trap's backtrace included).
     pub error: String,
     #[serde(skip)]
     at: SystemTime,
@@ -56,11 +69,10 @@ impl ModuleHealth {
         let now = SystemTime::now();
         let mut crashes = self.crashes.lock().unwrap_or_else(|e| e.into_inner());
         crashes.retain(|c| now.duration_since(c.at).unwrap_or_default() < RECENT_CRASH);
-        // A trap's text is a backtrace whose last line says where and why.
-        let error = error.lines().last().unwrap_or(error).trim();
         crashes.push(Crash {
             module: module.to_string(),
             stamp: wasm_mgr_cluster::time::rfc3339(now),
+            summary: one_line(error).to_string(),
             error: error.to_string(),
             at: now,
         });
@@ -109,9 +121,15 @@ impl ModuleHealth {
                 )
             })
             .collect();
+        let modules = self
+            .recent_crashes()
+            .iter()
+            .map(|c| c.module.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
         let checks = crate::module::module_error_check(details)
             .into_iter()
-            .chain(crate::module::recent_crash_check(crashes))
+            .chain(crate::module::recent_crash_check(crashes, modules))
             .collect();
         self.cluster.set_module_health(HOST_HEALTH_KEY, checks);
     }

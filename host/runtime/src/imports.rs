@@ -98,14 +98,14 @@ impl cluster::Host for ModuleCtx {
 
 impl mgr::Host for ModuleCtx {
     fn log(&mut self, level: mgr::LogLevel, message: String) {
-        let module = self.name.as_str();
-        match level {
-            mgr::LogLevel::Trace => tracing::trace!(module, "{message}"),
-            mgr::LogLevel::Debug => tracing::debug!(module, "{message}"),
-            mgr::LogLevel::Info => tracing::info!(module, "{message}"),
-            mgr::LogLevel::Warn => tracing::warn!(module, "{message}"),
-            mgr::LogLevel::Error => tracing::error!(module, "{message}"),
-        }
+        let level = match level {
+            mgr::LogLevel::Trace => tracing::Level::TRACE,
+            mgr::LogLevel::Debug => tracing::Level::DEBUG,
+            mgr::LogLevel::Info => tracing::Level::INFO,
+            mgr::LogLevel::Warn => tracing::Level::WARN,
+            mgr::LogLevel::Error => tracing::Level::ERROR,
+        };
+        self.host.log(level, &message);
     }
 
     fn module_name(&mut self) -> String {
@@ -157,8 +157,7 @@ impl mgr::Host for ModuleCtx {
             }
         }
         let checks: Vec<model::HealthCheck> = checks.into_iter().map(Into::into).collect();
-        self.host.set_health_checks(checks);
-        Ok(())
+        self.host.set_health_checks(checks).map_err(Error::Invalid)
     }
 
     fn cluster_log(&mut self, channel: String, level: mgr::LogLevel, message: String) {
@@ -185,10 +184,7 @@ impl mgr::Host for ModuleCtx {
         path: String,
         response: Option<types::HttpResponse>,
     ) -> Result<(), Error> {
-        self.shared
-            .published
-            .set(&path, response)
-            .map_err(Error::Invalid)
+        self.host.publish(&path, response).map_err(Error::Invalid)
     }
 }
 
@@ -196,14 +192,20 @@ impl mgr_async::Host for ModuleCtx {}
 
 impl<T: Send> mgr_async::HostWithStore<T> for HasSelf<ModuleCtx> {
     async fn sleep(accessor: &Accessor<T, Self>, ms: u64) -> bool {
-        let shutdown = accessor.with(|mut access| access.get().shutdown.clone());
+        let shutdown = accessor.with(|mut access| {
+            let ctx = access.get();
+            ctx.run.pause();
+            ctx.shutdown.clone()
+        });
         if shutdown.is_requested() {
             return false;
         }
-        tokio::select! {
+        let slept = tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(ms)) => true,
             _ = shutdown.wait() => false,
-        }
+        };
+        accessor.with(|mut access| access.get().run.pause());
+        slept
     }
 
     async fn send_command(
@@ -212,8 +214,10 @@ impl<T: Send> mgr_async::HostWithStore<T> for HasSelf<ModuleCtx> {
         command: String,
         inbuf: String,
     ) -> Result<CommandResult, Error> {
-        let host = accessor.with(|mut access| access.get().host.clone());
-        host.send_command(target, &command, inbuf).await
+        let host = paused_host(accessor);
+        let answer = host.send_command(target, &command, inbuf).await;
+        accessor.with(|mut access| access.get().run.pause());
+        answer
     }
 
     async fn call_module(
@@ -222,9 +226,20 @@ impl<T: Send> mgr_async::HostWithStore<T> for HasSelf<ModuleCtx> {
         command: String,
         inbuf: String,
     ) -> Result<CommandResult, Error> {
-        let host = accessor.with(|mut access| access.get().host.clone());
-        host.call_module(&module, &command, inbuf).await
+        let host = paused_host(accessor);
+        let answer = host.call_module(&module, &command, inbuf).await;
+        accessor.with(|mut access| access.get().run.pause());
+        answer
     }
+}
+
+/// The module's host, noting that the guest now waits in it.
+fn paused_host<T: Send>(accessor: &Accessor<T, HasSelf<ModuleCtx>>) -> crate::ModuleHost {
+    accessor.with(|mut access| {
+        let ctx = access.get();
+        ctx.run.pause();
+        ctx.host.clone()
+    })
 }
 
 impl mgr_blocking::Host for ModuleCtx {}
@@ -237,7 +252,9 @@ impl<T: Send> mgr_blocking::HostWithStore<T> for HasSelf<ModuleCtx> {
         command: String,
         inbuf: String,
     ) -> impl Future<Output = Result<CommandResult, Error>> + Send {
-        let host = host.get().host.clone();
+        let ctx = host.get();
+        ctx.run.pause();
+        let host = ctx.host.clone();
         async move { host.send_command(target, &command, inbuf).await }
     }
 
@@ -247,7 +264,9 @@ impl<T: Send> mgr_blocking::HostWithStore<T> for HasSelf<ModuleCtx> {
         command: String,
         inbuf: String,
     ) -> impl Future<Output = Result<CommandResult, Error>> + Send {
-        let host = host.get().host.clone();
+        let ctx = host.get();
+        ctx.run.pause();
+        let host = ctx.host.clone();
         async move { host.call_module(&module, &command, inbuf).await }
     }
 }

@@ -10,6 +10,7 @@
 //! elections (the `wasm-mgr` crate), or where cluster state comes from (it sees a
 //! source only as a [`wasm_mgr_cluster::source::ClusterSource`]).
 
+pub mod account;
 pub mod actor;
 pub mod bindings;
 pub mod config;
@@ -110,14 +111,22 @@ impl Services {
         })
     }
 
-    /// What module `name`'s instances reach of the host.
-    pub fn module_host(&self, name: &str) -> ModuleHost {
-        ModuleHost::new(
-            name,
-            self.cluster.clone(),
-            self.store.clone(),
-            self.router.clone(),
-            &self.mgr_id,
-        )
+    /// What module `name`'s instances reach of the host, within `quotas`, held
+    /// on the account in `shared`.
+    pub fn module_host(
+        &self,
+        name: &str,
+        quotas: Arc<account::Quotas>,
+        shared: Arc<ctx::Shared>,
+    ) -> ModuleHost {
+        ModuleHost {
+            name: Arc::from(name),
+            cluster: self.cluster.clone(),
+            store: self.store.clone(),
+            router: self.router.clone(),
+            mgr_id: Arc::from(self.mgr_id.as_str()),
+            quotas,
+            shared,
+        }
     }
 }

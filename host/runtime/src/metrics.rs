@@ -1,5 +1,6 @@
 //! The host's own metrics, in Prometheus text format on `GET /metrics`: per module
-//! its state, restarts, notify queue, calls and call latency, memory and CPU time.
+//! its state, restarts, notify queue, calls and call latency, memory and CPU time,
+//! what the host holds for it and the log lines it had refused.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -41,6 +42,9 @@ pub struct Metrics {
     memory: IntGaugeVec,
     cpu: prometheus::CounterVec,
     load_failed: IntGaugeVec,
+    held: IntGaugeVec,
+    refused: IntCounterVec,
+    compress: prometheus::CounterVec,
 }
 
 /// Counters one module keeps itself (they outlive its instances).
@@ -157,6 +161,25 @@ impl Metrics {
                 "1 for each module file that failed to load",
                 &["file"],
             ),
+            held: gauge(
+                "module_held_bytes",
+                "Bytes the host holds for the module, by what: store, pages, health",
+                &["module", "what"],
+            ),
+            refused: counter(
+                "module_log_refused_total",
+                "Log lines and cluster-log entries of the module dropped over its rate or \
+                 cut to the longest kept, by log and why",
+                &["module", "log", "why"],
+            ),
+            compress: prometheus::CounterVec::new(
+                opts(
+                    "module_compress_cpu_seconds_total",
+                    "Host CPU time spent compressing the module's published pages",
+                ),
+                &["module"],
+            )
+            .expect("valid counter"),
             call_seconds,
             registry,
         };
@@ -181,6 +204,9 @@ impl Metrics {
             Box::new(self.memory.clone()),
             Box::new(self.cpu.clone()),
             Box::new(self.load_failed.clone()),
+            Box::new(self.held.clone()),
+            Box::new(self.refused.clone()),
+            Box::new(self.compress.clone()),
         ]
     }
 
@@ -193,13 +219,26 @@ impl Metrics {
 
     /// The exposition page for the modules as they are now.
     pub fn render(&self, rows: &[ModuleRow]) -> String {
-        for vec in [&self.state, &self.queue, &self.memory, &self.load_failed] {
+        for vec in [
+            &self.state,
+            &self.queue,
+            &self.memory,
+            &self.load_failed,
+            &self.held,
+        ] {
             vec.reset();
         }
-        for vec in [&self.restarts, &self.coalesced, &self.dropped, &self.calls] {
+        for vec in [
+            &self.restarts,
+            &self.coalesced,
+            &self.dropped,
+            &self.calls,
+            &self.refused,
+        ] {
             vec.reset();
         }
         self.cpu.reset();
+        self.compress.reset();
         for row in rows {
             match row {
                 ModuleRow::Loaded(status) => self.fill(status),
@@ -263,6 +302,25 @@ impl Metrics {
             .with_label_values(&[m])
             .set(s.memory_bytes as i64);
         self.cpu.with_label_values(&[m]).inc_by(s.cpu_seconds);
+        let h = &s.holds;
+        for (what, bytes) in [
+            ("store", h.store_bytes),
+            ("pages", h.pages_bytes),
+            ("health", h.health_bytes),
+        ] {
+            self.held.with_label_values(&[m, what]).set(bytes as i64);
+        }
+        for (log, why, n) in [
+            ("log", "rate", h.log_dropped),
+            ("log", "length", h.log_cut),
+            ("cluster_log", "rate", h.clog_dropped),
+            ("cluster_log", "length", h.clog_cut),
+        ] {
+            self.refused.with_label_values(&[m, log, why]).inc_by(n);
+        }
+        self.compress
+            .with_label_values(&[m])
+            .inc_by(h.compress_seconds);
     }
 }
 

@@ -94,6 +94,8 @@ pub struct ModuleStatus {
     pub memory_bytes: u64,
     /// CPU time spent running it.
     pub cpu_seconds: f64,
+    /// What the host holds for it, and what of its logs was refused.
+    pub holds: crate::account::Holdings,
 }
 
 /// Why a call into a module got no answer.
@@ -154,6 +156,10 @@ pub struct ModuleHandle {
     pub http_timeout: Duration,
     /// How long one call may run (the caller of a command waits as long).
     pub call_deadline: Duration,
+    /// Largest command and input it takes from another module or the API: an
+    /// eighth of its memory limit, so that what a sender passes cannot make it
+    /// trap for lack of memory (the sender gets the error instead).
+    pub max_input: usize,
 }
 
 /// What the supervisor needs to start new instances of a module, and the
@@ -214,6 +220,7 @@ impl ModuleHandle {
             shared: blueprint.shared.clone(),
             http_timeout: blueprint.http_timeout,
             call_deadline: blueprint.call_deadline,
+            max_input: blueprint.sandbox.memory_limit / 8,
         });
         tokio::spawn(supervise(manager, handle.clone(), blueprint, first, rx));
         handle
@@ -326,7 +333,9 @@ impl ModuleHandle {
 
     /// Serve `from`'s published pages until this module publishes its own.
     pub fn adopt_pages(&self, from: &ModuleHandle) {
-        self.shared.published.adopt(&from.shared.published);
+        self.shared
+            .published
+            .adopt(&from.shared.published, &self.shared.account);
     }
 
     /// Why the module last failed, if it did.
@@ -368,6 +377,7 @@ impl ModuleHandle {
             http_requests: self.stats.http.load(Ordering::Relaxed),
             memory_bytes: self.shared.usage.memory(),
             cpu_seconds: self.shared.usage.cpu_seconds(),
+            holds: self.shared.account.holdings(),
         }
     }
 
@@ -427,6 +437,7 @@ async fn supervise(
             {
                 Ok(instance) => instance,
                 Err(e) => {
+                    tracing::error!(module = %handle.name, "instance failed to start: {e:#}");
                     if !backoff(&services, &handle, format!("{e:#}")).await {
                         break;
                     }
@@ -453,7 +464,7 @@ async fn supervise(
             Guest::Async(m) => actor::run(store, m, inbox).await,
             Guest::Sync(m) => actor::run_sync(store, m, blueprint.tick, inbox).await,
         };
-        handle.shared.published.clear();
+        handle.shared.published.clear(&handle.shared.account);
         match exit {
             Exit::Stopped => {
                 tracing::info!(module = %handle.name, "stopped");
@@ -489,12 +500,20 @@ async fn backoff(services: &Services, handle: &ModuleHandle, reason: String) -> 
             module = %handle.name,
             "failed {failures} times in a row; staying down until an operator acts"
         );
-        handle.set_state(services, State::Failed, Some(reason));
+        handle.set_state(
+            services,
+            State::Failed,
+            Some(crate::health::one_line(&reason).to_string()),
+        );
         return false;
     }
     let delay = FIRST_BACKOFF * 2u32.pow(failures - 1);
     tracing::warn!(module = %handle.name, "restarting in {delay:?}");
-    handle.set_state(services, State::Restarting, Some(reason));
+    handle.set_state(
+        services,
+        State::Restarting,
+        Some(crate::health::one_line(&reason).to_string()),
+    );
     tokio::select! {
         _ = tokio::time::sleep(delay) => {
             handle.life().restarts += 1;
@@ -526,16 +545,27 @@ pub fn module_error_check(details: Vec<String>) -> Option<HealthCheck> {
     })
 }
 
-/// The `RECENT_MGR_MODULE_CRASH` warning for crashes not yet archived, if any.
-pub fn recent_crash_check(details: Vec<String>) -> Option<HealthCheck> {
+/// The `RECENT_MGR_MODULE_CRASH` warning for crashes not yet archived (one
+/// detail line each) of `modules` modules, if any.
+pub fn recent_crash_check(details: Vec<String>, modules: usize) -> Option<HealthCheck> {
     if details.is_empty() {
         return None;
     }
     let count = details.len() as u64;
+    let crashes = if count == 1 {
+        "1 crash".to_string()
+    } else {
+        format!("{count} crashes")
+    };
+    let summary = if modules == 1 {
+        format!("1 mgr module has recently crashed ({crashes})")
+    } else {
+        format!("{modules} mgr modules have recently crashed ({crashes})")
+    };
     Some(HealthCheck {
         code: "RECENT_MGR_MODULE_CRASH".into(),
         severity: HealthStatus::Warn,
-        summary: format!("{count} mgr modules have recently crashed"),
+        summary,
         detail: details,
         count,
     })

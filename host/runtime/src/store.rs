@@ -97,6 +97,8 @@ impl Redb {
 /// character), so a prefix scan never crosses into another module.
 pub struct Store {
     backend: Backend,
+    /// Bytes of keys and values per module, counted on first use.
+    usage: std::sync::Mutex<BTreeMap<String, u64>>,
 }
 
 /// The store of an HA group's lease backend: every host reads it, and a write
@@ -121,6 +123,7 @@ impl Store {
     pub fn open(path: &Path) -> Result<Self> {
         Ok(Store {
             backend: Backend::Local(Redb::open(path)?),
+            usage: Default::default(),
         })
     }
 
@@ -132,6 +135,7 @@ impl Store {
                 kv,
                 cache: RwLock::default(),
             },
+            usage: Default::default(),
         }
     }
 
@@ -141,6 +145,7 @@ impl Store {
         if let Backend::Shared { kv, cache } = &self.backend {
             let all = kv.load().context("loading the shared module store")?;
             *cache.write().unwrap_or_else(|e| e.into_inner()) = all;
+            self.usage.lock().unwrap_or_else(|e| e.into_inner()).clear();
         }
         Ok(())
     }
@@ -194,6 +199,40 @@ impl Store {
         }
     }
 
+    /// Sets `key` for `module` as [`Store::set`] does, unless that would take the
+    /// module's keys and values past `quota` bytes; returns the bytes it holds.
+    pub fn set_within(
+        &self,
+        module: &str,
+        key: &str,
+        value: Option<&str>,
+        quota: u64,
+    ) -> Result<u64> {
+        let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let held = match usage.get(module) {
+            Some(n) => *n,
+            None => self
+                .list(module, "")?
+                .iter()
+                .map(|(k, v)| (k.len() + v.len()) as u64)
+                .sum(),
+        };
+        let old = self
+            .get(module, key)?
+            .map_or(0, |v| (key.len() + v.len()) as u64);
+        let new = value.map_or(0, |v| (key.len() + v.len()) as u64);
+        let after = held - old.min(held) + new;
+        if new > old && after > quota {
+            anyhow::bail!(
+                "storing {new} bytes would take module {module}'s store to {after} bytes, \
+                 over its quota of {quota} (store_quota)"
+            );
+        }
+        self.set(module, key, value)?;
+        usage.insert(module.to_string(), after);
+        Ok(after)
+    }
+
     /// Every `(key, value)` of `module` whose key starts with `prefix`, in key order.
     pub fn list(&self, module: &str, prefix: &str) -> Result<Vec<(String, String)>> {
         let start = self.full_key(module, prefix);
@@ -237,6 +276,10 @@ mod tests {
         assert_eq!(s.get("a", "x/1").unwrap().as_deref(), Some("one"));
         assert_eq!(s.get("a", "y").unwrap(), None);
         assert_eq!(s.get("b", "x/1").unwrap(), None);
+        assert!(s.set_within("q", "k", Some("123456789012"), 12).is_err());
+        assert_eq!(s.set_within("q", "k", Some("1234"), 12).unwrap(), 5);
+        assert_eq!(s.set_within("q", "k", Some("12345"), 12).unwrap(), 6);
+        assert_eq!(s.set_within("q", "k", None, 12).unwrap(), 0);
         let listed = s.list("a", "x/").unwrap();
         assert_eq!(
             listed,

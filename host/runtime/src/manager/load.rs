@@ -228,6 +228,7 @@ impl ModuleManager {
             max_run: settings.max_run()?.unwrap_or(DEFAULT_MAX_RUN),
             data_dir: settings.data_dir.then(|| self.data_root.join(name)),
             http_hosts: settings.http_hosts.clone().into(),
+            quotas: Arc::new(settings.quotas()?),
         })
     }
 
@@ -238,6 +239,7 @@ impl ModuleManager {
             max_run: DEFAULT_MAX_RUN,
             data_dir: None,
             http_hosts: Arc::default(),
+            quotas: Arc::default(),
         }
     }
 
@@ -270,7 +272,8 @@ impl ModuleManager {
     ) -> Result<(Store<ModuleCtx>, Guest)> {
         let ctx = ModuleCtx::new(
             name,
-            self.services.module_host(name),
+            self.services
+                .module_host(name, sandbox.quotas.clone(), shared.clone()),
             options,
             sandbox,
             shared,

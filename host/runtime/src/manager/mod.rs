@@ -248,6 +248,10 @@ impl ModuleManager {
     /// received, gets `shutdown`, and is dropped after its grace period.
     pub async fn install(self: &Arc<Self>, path: &Path, force: bool) -> Result<Installed> {
         let _one_at_a_time = self.installing.lock().await;
+        // Known by name before it runs: a file that fails in `describe` can still
+        // be reloaded by its module's name.
+        self.lock_known()
+            .insert(file_stem(path), path.to_path_buf());
         let file = ModuleFile::read(path);
         let running = self
             .services

@@ -1,22 +1,28 @@
 //! `hostile`: a test module that misbehaves on purpose, as its `mode` option says:
 //! `loop-serve`, `loop-notify` and `loop-http` spin without ever pausing, `alloc`
 //! allocates without bound, `trap` panics as `serve` starts (unless built with the
-//! `fixed` feature), `calm` behaves. Its commands try what the sandbox must deny
-//! (reading a host file, opening a socket, marking an OSD out) and what a grant
-//! allows (writing its data folder), and `hostile hang` never answers.
+//! `fixed` feature), `poll` wakes every `poll-ms` and works a millisecond (a
+//! well-behaved busy poller), `calm` behaves. Its commands try what the sandbox
+//! must deny (reading a host file, opening a socket, marking an OSD out) and what
+//! a grant allows (writing its data folder); `hostile flood` makes the host hold
+//! or do as much as it can on its behalf (log lines, cluster-log entries, store,
+//! health checks, published pages, calls into another module); `hostile hang`
+//! never answers.
 
-use std::cell::RefCell;
-use std::time::Duration;
+use std::cell::{Cell, RefCell};
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use wasm_mgr_sdk::{
-    CommandResult, CommandTarget, HttpRequest, HttpResponse, Module, ModuleInfo, ModuleOption,
-    Notification, NotifyKind, commands, errno, export_module, options, send_command, sleep,
+    CommandResult, CommandTarget, HealthCheck, HttpRequest, HttpResponse, LogLevel, Module,
+    ModuleInfo, ModuleOption, Notification, NotifyKind, call_module, cluster_log, commands, errno,
+    export_module, health, log, options, publish_http, send_command, sleep, store,
 };
 
 #[derive(Default)]
 struct Hostile {
     hoard: RefCell<Vec<Vec<u8>>>,
+    polls: Cell<u64>,
 }
 
 fn mode() -> String {
@@ -78,8 +84,15 @@ impl Module for Hostile {
                         "loop-http",
                         "alloc",
                         "trap",
+                        "poll",
                     ])
                     .desc("How to misbehave"),
+            )
+            .option(
+                ModuleOption::int("poll-ms")
+                    .default(50)
+                    .min(0)
+                    .desc("How long `poll` sleeps between bursts"),
             )
             .notify(&NotifyKind::ALL)
             .http()
@@ -149,6 +162,58 @@ impl Module for Hostile {
         )
     }
 
+    /// How many times the poll loop woke
+    #[read_command("hostile polls")]
+    fn polls(&self) -> CommandResult {
+        CommandResult::json(&json!({ "polls": self.polls.get() }))
+    }
+
+    /// Make the host hold or do COUNT things of SIZE bytes: log, clog, store,
+    /// health, publish (COUNT pages), republish (one page COUNT times) or call (into
+    /// module `probe`)
+    #[write_command("hostile flood")]
+    async fn flood(&self, what: &str, count: i64, size: i64) -> CommandResult {
+        let text = "x".repeat(size.max(0) as usize);
+        let mut ok = 0;
+        let mut error = None;
+        for i in 0..count.max(0) {
+            let done = match what {
+                "log" => {
+                    log(LogLevel::Info, &text);
+                    Ok(())
+                }
+                "clog" => {
+                    cluster_log("cluster", LogLevel::Info, &text);
+                    Ok(())
+                }
+                "store" => store::set(&format!("flood/{i}"), &text).map_err(|e| format!("{e:?}")),
+                "health" => health::set(vec![
+                    HealthCheck::warn("HOSTILE_FLOOD", "flooding").detail(text.clone()),
+                ])
+                .map_err(|e| format!("{e:?}")),
+                "publish" => {
+                    publish_http(&format!("/flood/{i}"), &HttpResponse::text(text.clone()))
+                        .map_err(|e| format!("{e:?}"))
+                }
+                "republish" => publish_http("/flood", &HttpResponse::text(text.clone()))
+                    .map_err(|e| format!("{e:?}")),
+                "call" => call_module("probe", json!({"prefix": "probe epoch"}), &text)
+                    .await
+                    .map(drop)
+                    .map_err(|e| format!("{e:?}")),
+                other => Err(format!("nothing to flood called {other}")),
+            };
+            match done {
+                Ok(()) => ok += 1,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        CommandResult::json(&json!({ "ok": ok, "error": error }))
+    }
+
     /// Never answer
     #[read_command("hostile hang")]
     async fn hang(&self) -> &'static str {
@@ -164,6 +229,17 @@ impl Module for Hostile {
                 self.hoard.borrow_mut().push(vec![1u8; 1 << 20]);
             },
             "trap" if !cfg!(feature = "fixed") => panic!("hostile: trapping as asked"),
+            "poll" => {
+                let pause = Duration::from_millis(options::get_int("poll-ms").unwrap_or(50) as u64);
+                while sleep(pause).await {
+                    // A burst of work between pauses.
+                    let t0 = Instant::now();
+                    while t0.elapsed() < Duration::from_millis(1) {
+                        std::hint::spin_loop();
+                    }
+                    self.polls.set(self.polls.get() + 1);
+                }
+            }
             _ => while sleep(Duration::from_secs(1)).await {},
         }
     }
