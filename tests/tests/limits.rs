@@ -195,6 +195,15 @@ async fn a_large_input_is_refused_to_the_sender_not_the_receiver() -> Result<()>
     );
     let hostile = host.module("hostile").await?;
     ensure!(hostile["state"] == "running", "{hostile}");
+    // The same through the API: refused before it crosses, probe untouched.
+    let body = serde_json::json!({
+        "command": {"prefix": "probe epoch"},
+        "inbuf": "x".repeat(3 << 20),
+    });
+    let (code, answer) = host.post_json("/api/modules/probe/command", &body).await?;
+    ensure!(code == 413 && answer.contains("limit"), "{code} {answer}");
+    let probe = host.module("probe").await?;
+    ensure!(probe["restarts"] == 0, "{probe}");
     Ok(())
 }
 
@@ -291,5 +300,37 @@ async fn crashes_are_counted_in_one_line_and_a_broken_file_reloads_by_name() -> 
     let (code, answer) = host.module_op("describe-trap", "reload").await?;
     ensure!(code != 404, "{code} {answer}");
     ensure!(answer.to_string().contains("describe"), "{answer}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_duty_cycling_module_gets_its_cpu_share_and_no_more() -> Result<()> {
+    // `sleep(0)` then 1 ms of work, over and over: a core's worth unthrottled.
+    let config = "[modules.busy]\ncpu_share = 0.25\n[modules.busy.options]\nmode = \"poll\"\n\
+                  poll-ms = 0\n";
+    let host = Host::start(&["hostile as busy", "probe"], Some(config), &[]).await?;
+    let cpu = |row: &Value| row["cpu_seconds"].as_f64().unwrap_or_default();
+    let before = cpu(&host.module("busy").await?);
+    let t0 = Instant::now();
+    let mut samples = Vec::new();
+    while t0.elapsed() < Duration::from_secs(10) {
+        let t = Instant::now();
+        host.command_ok("probe", "probe epoch").await?;
+        samples.push(t.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let row = host.module("busy").await?;
+    let used = cpu(&row) - before;
+    let wall = t0.elapsed().as_secs_f64();
+    samples.sort();
+    let p99 = percentile(&samples, 0.99);
+    println!("busy (cpu_share 0.25): {used:.2} CPU-s in {wall:.1} s; probe p99 {p99:.1?}");
+    ensure!(row["state"] == "running" && row["restarts"] == 0, "{row}");
+    ensure!(
+        used < wall * 0.25 * 1.3 + 0.3,
+        "used {used:.2} CPU-s in {wall:.1} s"
+    );
+    ensure!(used > wall * 0.1, "it still ran: {used:.2} CPU-s");
+    ensure!(p99 < NEIGHBOUR_P99, "probe p99 {p99:?}");
     Ok(())
 }

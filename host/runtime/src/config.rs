@@ -82,6 +82,10 @@ pub struct ModuleConfig {
     /// or returning) before its instance is stopped and restarted (`5`, `"5s"`;
     /// default 5 s). A busy loop anywhere, `serve` included, ends here.
     pub max_run: Option<toml::Value>,
+    /// The share of one core its WebAssembly may use, over every 100 ms
+    /// (`0.5`; default [`crate::DEFAULT_CPU_SHARE`]): past it, it waits until
+    /// the period ends, so a module that duty-cycles cannot take a core.
+    pub cpu_share: Option<f64>,
     /// Give the module a private, persistent data folder, `/data` inside the
     /// sandbox (`STATE/data/<module>` on the host). No other file is visible.
     #[serde(default)]
@@ -192,6 +196,14 @@ impl ModuleConfig {
     /// The longest uninterrupted run, if set.
     pub fn max_run(&self) -> Result<Option<std::time::Duration>, String> {
         duration("max_run", self.max_run.as_ref())
+    }
+
+    /// The CPU share, if set: more than 0, at most 1.
+    pub fn cpu_share(&self) -> Result<Option<f64>, String> {
+        match self.cpu_share {
+            Some(s) if !(s > 0.0 && s <= 1.0) => Err(format!("cpu_share: {s} is not in (0, 1]")),
+            other => Ok(other),
+        }
     }
 
     /// The memory limit in bytes, if set.

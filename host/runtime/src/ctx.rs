@@ -43,6 +43,45 @@ pub struct Sandbox {
     pub http_hosts: Arc<[String]>,
     /// What it may make the host hold or do for it.
     pub quotas: Arc<Quotas>,
+    /// The share of one core its WebAssembly may use.
+    pub cpu_share: f64,
+}
+
+/// Holds a module to its share of a core: over each [`CPU_PERIOD`] its
+/// instances may use `share` of it in CPU time, then they wait for the next
+/// period (as a cgroup's `cpu.max` does).
+#[derive(Debug)]
+pub struct CpuThrottle {
+    share: f64,
+    period_start: Instant,
+    cpu_at_start: u64,
+}
+
+/// The period over which a module's CPU share is counted.
+pub const CPU_PERIOD: Duration = Duration::from_millis(100);
+
+impl CpuThrottle {
+    /// A throttle to `share` of a core.
+    pub fn new(share: f64) -> CpuThrottle {
+        CpuThrottle {
+            share,
+            period_start: Instant::now(),
+            cpu_at_start: 0,
+        }
+    }
+
+    /// How long to wait now, if the module used its share of this period; `cpu`
+    /// is its CPU time so far, in nanoseconds.
+    pub fn check(&mut self, now: Instant, cpu: u64) -> Option<Duration> {
+        let into = now.duration_since(self.period_start);
+        if into >= CPU_PERIOD {
+            self.period_start = now;
+            self.cpu_at_start = cpu;
+            return None;
+        }
+        let used = Duration::from_nanos(cpu.saturating_sub(self.cpu_at_start));
+        (used > CPU_PERIOD.mul_f64(self.share)).then(|| CPU_PERIOD - into)
+    }
 }
 
 /// Outgoing HTTP (`wasi:http`) limited to the hosts the operator named.
@@ -224,6 +263,8 @@ pub struct ModuleCtx {
     pub limits: Limiter,
     /// How long the guest has been running without a pause.
     pub run: RunBudget,
+    /// Its share of a core.
+    pub cpu: CpuThrottle,
     http: WasiHttpCtx,
     http_grant: HttpGrant,
     /// What outlives the instance: usage counters and published pages.
@@ -273,6 +314,7 @@ impl ModuleCtx {
             shutdown: Arc::new(ShutdownSignal::default()),
             limits: Limiter::new(sandbox.memory_limit, shared.clone()),
             run: RunBudget::new(sandbox.max_run),
+            cpu: CpuThrottle::new(sandbox.cpu_share),
             shared,
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -439,6 +481,19 @@ impl AsyncWrite for LineWriter {
 #[cfg(test)]
 mod run_budget_tests {
     use super::*;
+
+    #[test]
+    fn a_module_over_its_share_waits_for_the_next_period() {
+        let mut t = CpuThrottle::new(0.5);
+        let start = t.period_start;
+        let ms = |n| start + Duration::from_millis(n);
+        let cpu = |n: u64| n * 1_000_000;
+        assert_eq!(t.check(ms(10), cpu(10)), None);
+        assert_eq!(t.check(ms(60), cpu(60)), Some(Duration::from_millis(40)));
+        // A new period starts from what was used so far.
+        assert_eq!(t.check(ms(100), cpu(60)), None);
+        assert_eq!(t.check(ms(140), cpu(100)), None);
+    }
 
     #[test]
     fn a_pause_starts_a_new_run() {

@@ -54,6 +54,8 @@ use store::Store as KvStore;
 
 /// Default memory limit of one module instance (`[host] memory_limit`).
 pub const DEFAULT_MEMORY_LIMIT: usize = 512 << 20;
+/// Default share of one core a module's WebAssembly may use (`cpu_share`).
+pub const DEFAULT_CPU_SHARE: f64 = 0.5;
 /// Default longest run of WebAssembly without a pause (`max_run`).
 pub const DEFAULT_MAX_RUN: Duration = Duration::from_secs(5);
 /// How long instantiating a component and its `describe` may take; past it the file

@@ -470,6 +470,18 @@ async fn module_command(
         );
     }
     let command = dict.to_string();
+    // Checked against the receiver's limit before it crosses.
+    let size = command.len() + body.inbuf.len();
+    if size > module.max_input {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "a command of {size} bytes is over module `{name}`'s limit of {} bytes for its \
+                 input",
+                module.max_input
+            ),
+        );
+    }
     let answer = on_current(&api, module, |m| {
         let (command, inbuf) = (command.clone(), body.inbuf.clone());
         async move { m.command(command, inbuf).await }

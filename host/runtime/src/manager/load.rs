@@ -16,7 +16,10 @@ use crate::ctx::{ModuleCtx, RanTooLong, Sandbox, Shared};
 use crate::engine::{CacheOutcome, content_hash};
 use crate::manager::LoadTimings;
 use crate::module::{self, Blueprint, ModuleHandle};
-use crate::{DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_RUN, HOST_HEALTH_KEY, LOAD_TIMEOUT};
+use crate::{
+    DEFAULT_CPU_SHARE, DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_RUN, HOST_HEALTH_KEY, LOAD_TIMEOUT,
+};
+use std::sync::atomic::Ordering;
 use wasm_mgr_cluster::command::Signature;
 
 /// A component read, compiled, instantiated and described, not started yet.
@@ -229,6 +232,7 @@ impl ModuleManager {
             data_dir: settings.data_dir.then(|| self.data_root.join(name)),
             http_hosts: settings.http_hosts.clone().into(),
             quotas: Arc::new(settings.quotas()?),
+            cpu_share: settings.cpu_share()?.unwrap_or(DEFAULT_CPU_SHARE),
         })
     }
 
@@ -240,6 +244,7 @@ impl ModuleManager {
             data_dir: None,
             http_hosts: Arc::default(),
             quotas: Arc::default(),
+            cpu_share: DEFAULT_CPU_SHARE,
         }
     }
 
@@ -282,14 +287,20 @@ impl ModuleManager {
         store.limiter(|ctx| &mut ctx.limits);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut ctx| {
-            let run = &mut ctx.data_mut().run;
-            match run.tick(Instant::now()) {
-                Ok(()) => Ok(UpdateDeadline::Yield(1)),
-                Err(ran) => Err(wasmtime::Error::new(RanTooLong {
+            let now = Instant::now();
+            let data = ctx.data_mut();
+            if let Err(ran) = data.run.tick(now) {
+                return Err(wasmtime::Error::new(RanTooLong {
                     ran,
-                    max: run.max(),
-                })),
+                    max: data.run.max(),
+                }));
             }
+            let cpu = data.shared.usage.cpu_nanos.load(Ordering::Relaxed);
+            Ok(match data.cpu.check(now, cpu) {
+                // Over its share of a core: it waits, other tasks run.
+                Some(wait) => UpdateDeadline::YieldCustom(1, Box::pin(tokio::time::sleep(wait))),
+                None => UpdateDeadline::Yield(1),
+            })
         });
         let module = pre
             .instantiate_async(&mut store)
