@@ -249,8 +249,25 @@ async fn kill_and_take_over(hosts: &mut [Host], ids: &[&str]) -> Result<(usize, 
 
     hosts[first].start_again().await?;
     becomes_standby(&hosts[first], Duration::from_secs(30)).await?;
+    // It learns who is active at its next look at the lease.
+    let named = hosts[first]
+        .wait_for(
+            Duration::from_secs(5),
+            "the restarted standby to name the active",
+            || async {
+                Ok(hosts[first]
+                    .status()
+                    .await
+                    .ok()
+                    .filter(|s| s["active"]["id"] == ids[next]))
+            },
+        )
+        .await;
     let status = hosts[first].status().await?;
-    ensure!(status["active"]["id"] == ids[next], "{status}");
+    ensure!(
+        named.is_ok() && status["active"]["id"] == ids[next],
+        "{status}"
+    );
     Ok((next, killed_at))
 }
 
