@@ -94,6 +94,23 @@ async fn becomes_standby(host: &Host, timeout: Duration) -> Result<()> {
     Ok(())
 }
 
+/// Waits for a standby to name `active` as the active host (it learns the name
+/// at its next look at the lease); its status then.
+async fn names_active(host: &Host, active: &str) -> Result<Value> {
+    host.wait_for(
+        Duration::from_secs(5),
+        "the standby to name the active",
+        || async {
+            Ok(host
+                .status()
+                .await
+                .ok()
+                .filter(|s| s["active"]["id"] == active))
+        },
+    )
+    .await
+}
+
 /// The recorder: no two hosts' active intervals overlap.
 fn no_overlap(intervals: &[HostIntervals]) -> Result<()> {
     let mut spans: Vec<(u64, u64, &str)> = intervals
@@ -161,20 +178,7 @@ async fn kill_and_take_over(hosts: &mut [Host], ids: &[&str]) -> Result<(usize, 
     let refs: Vec<&Host> = hosts.iter().collect();
     let first = one_active(&refs, Duration::from_secs(120)).await?;
     for &i in &others(hosts.len(), first) {
-        // A standby learns the active's name at its next look at the lease.
-        let status = hosts[i]
-            .wait_for(
-                Duration::from_secs(5),
-                "the standby to name the active",
-                || async {
-                    Ok(hosts[i]
-                        .status()
-                        .await
-                        .ok()
-                        .filter(|s| s["active"]["id"] == ids[first]))
-                },
-            )
-            .await?;
+        let status = names_active(&hosts[i], ids[first]).await?;
         ensure!(status["role"] == "standby", "{status}");
         // The lease age: renewed within one lease, held since the active took it.
         let age = status["active"]["lease_age_ms"]
@@ -249,25 +253,8 @@ async fn kill_and_take_over(hosts: &mut [Host], ids: &[&str]) -> Result<(usize, 
 
     hosts[first].start_again().await?;
     becomes_standby(&hosts[first], Duration::from_secs(30)).await?;
-    // It learns who is active at its next look at the lease.
-    let named = hosts[first]
-        .wait_for(
-            Duration::from_secs(5),
-            "the restarted standby to name the active",
-            || async {
-                Ok(hosts[first]
-                    .status()
-                    .await
-                    .ok()
-                    .filter(|s| s["active"]["id"] == ids[next]))
-            },
-        )
-        .await;
-    let status = hosts[first].status().await?;
-    ensure!(
-        named.is_ok() && status["active"]["id"] == ids[next],
-        "{status}"
-    );
+    let status = names_active(&hosts[first], ids[next]).await?;
+    ensure!(status["role"] == "standby", "{status}");
     Ok((next, killed_at))
 }
 

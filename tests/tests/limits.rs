@@ -80,6 +80,14 @@ async fn attack(host: &Host, words: &str, rounds: usize) -> Result<Figures> {
     })
 }
 
+/// That the first flood was stopped by `quota`, and the error says so.
+fn stopped_by(f: &Figures, quota: &str) -> Result<()> {
+    let first = &f.answers[0];
+    let error = first["error"].as_str().unwrap_or_default();
+    ensure!(error.contains(quota), "not stopped by {quota}: {first}");
+    Ok(())
+}
+
 async fn holds(host: &Host, module: &str) -> Result<Value> {
     Ok(host.module(module).await?["holds"].clone())
 }
@@ -130,10 +138,8 @@ async fn log_floods_are_rated_and_cut() -> Result<()> {
 async fn the_store_has_a_quota_per_module() -> Result<()> {
     let host = start("store_quota = \"16M\"", "").await?;
     let f = attack(&host, "store 100 1048576", 2).await?;
-    let first = &f.answers[0];
-    ensure!(first["ok"].as_u64() < Some(16), "{first}");
-    let error = first["error"].as_str().unwrap_or_default();
-    ensure!(error.contains("store_quota"), "{first}");
+    stopped_by(&f, "store_quota")?;
+    ensure!(f.answers[0]["ok"].as_u64() < Some(16), "{:?}", f.answers[0]);
     let h = holds(&host, "hostile").await?;
     ensure!(h["store_bytes"].as_u64() <= Some(16 << 20), "{h}");
     ensure!(f.rss_peak < f.rss_base + 96.0, "RSS {:.0} MiB", f.rss_peak);
@@ -144,8 +150,7 @@ async fn the_store_has_a_quota_per_module() -> Result<()> {
 async fn health_checks_have_a_quota_and_readers_a_bound() -> Result<()> {
     let host = start("", "").await?;
     let f = attack(&host, "health 50 1048576", 2).await?;
-    let error = f.answers[0]["error"].as_str().unwrap_or_default();
-    ensure!(error.contains("health_quota"), "{:?}", f.answers[0]);
+    stopped_by(&f, "health_quota")?;
     let health = host.cluster("health").await?;
     ensure!(
         health.to_string().len() < 256 << 10,
@@ -165,8 +170,7 @@ async fn health_checks_have_a_quota_and_readers_a_bound() -> Result<()> {
 async fn published_pages_have_a_quota_and_compress_one_at_a_time() -> Result<()> {
     let host = start("pages_quota = \"32M\"", "").await?;
     let f = attack(&host, "publish 100 1048576", 1).await?;
-    let error = f.answers[0]["error"].as_str().unwrap_or_default();
-    ensure!(error.contains("pages_quota"), "{:?}", f.answers[0]);
+    stopped_by(&f, "pages_quota")?;
     ensure!(f.answers[0]["ok"].as_u64() < Some(32), "{:?}", f.answers[0]);
     // Republishing one 4 MiB page 200 times: compressions coalesce.
     let f = attack(&host, "republish 200 4194304", 3).await?;
