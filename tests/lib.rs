@@ -424,6 +424,12 @@ impl Host {
         Ok((resp.status().as_u16(), resp.text().await?))
     }
 
+    /// `POST` a raw body to a path; status and body.
+    pub async fn post_body(&self, path: &str, body: String) -> Result<(u16, String)> {
+        let resp = self.client.post(self.url(path)).body(body).send().await?;
+        Ok((resp.status().as_u16(), resp.text().await?))
+    }
+
     /// Stops the host gracefully (SIGTERM) and starts it again on the same folders.
     pub async fn restart(&mut self) -> Result<()> {
         self.stop()?;

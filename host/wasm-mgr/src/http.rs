@@ -762,6 +762,17 @@ async fn forward_http(api: &Api, name: &str, path: String, request: Request) -> 
         Ok(b) => b,
         Err(response) => return response,
     };
+    // Checked against the receiver's limit before it crosses.
+    if body.len() > module.max_input {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "a body of {} bytes is over module `{name}`'s limit of {} bytes for its input",
+                body.len(),
+                module.max_input
+            ),
+        );
+    }
     let request = HttpRequest {
         method: parts.method.to_string(),
         path,
