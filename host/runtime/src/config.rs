@@ -259,18 +259,12 @@ impl HostConfig {
 
 /// A memory size of at least 1 MiB (`536870912`, `"512M"`), if set.
 fn memory_limit(value: Option<&toml::Value>) -> Result<Option<usize>, String> {
-    let Some(v) = value else {
-        return Ok(None);
-    };
-    let bytes = match v {
-        toml::Value::Integer(i) => *i,
-        toml::Value::String(s) => parse_size(s)?,
-        other => return Err(format!("memory_limit: `{other}` is not a size")),
-    };
-    if bytes < (1 << 20) {
-        return Err(format!("memory_limit: {bytes} bytes is under 1 MiB"));
+    match size("memory_limit", value)? {
+        Some(bytes) if bytes < (1 << 20) => {
+            Err(format!("memory_limit: {bytes} bytes is under 1 MiB"))
+        }
+        other => Ok(other.map(|b| b as usize)),
     }
-    Ok(Some(bytes as usize))
 }
 
 impl Config {
@@ -360,14 +354,10 @@ impl Config {
                 ..api
             });
         };
-        let buffer = match &m.http_response_buffer {
+        let buffer = match size("http_response_buffer", m.http_response_buffer.as_ref())? {
             None => DEFAULT_HTTP_RESPONSE_BUFFER,
-            Some(toml::Value::Integer(i)) if *i > 0 => *i as usize,
-            Some(toml::Value::String(s)) => match parse_size(s)? {
-                n if n > 0 => n as usize,
-                _ => return Err(format!("http_response_buffer: `{s}` is not positive")),
-            },
-            Some(other) => return Err(format!("http_response_buffer: `{other}` is not a size")),
+            Some(0) => return Err("http_response_buffer: 0 bytes is not positive".into()),
+            Some(n) => n as usize,
         };
         Ok(HttpLimits {
             max_connections: at_least_one(

@@ -111,8 +111,13 @@ impl ModuleHealth {
                     .map(|f| format!("Module file '{}' failed to load: {}", f.file, f.error)),
             )
             .collect();
-        let crashes: Vec<String> = self
-            .recent_crashes()
+        let recent = self.recent_crashes();
+        let modules = recent
+            .iter()
+            .map(|c| c.module.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        let crashes: Vec<String> = recent
             .iter()
             .map(|c| {
                 format!(
@@ -121,12 +126,6 @@ impl ModuleHealth {
                 )
             })
             .collect();
-        let modules = self
-            .recent_crashes()
-            .iter()
-            .map(|c| c.module.clone())
-            .collect::<std::collections::BTreeSet<_>>()
-            .len();
         let checks = crate::module::module_error_check(details)
             .into_iter()
             .chain(crate::module::recent_crash_check(crashes, modules))

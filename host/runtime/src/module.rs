@@ -233,6 +233,18 @@ impl ModuleHandle {
         }
     }
 
+    /// Whether an input of `size` bytes (a command and its buffer, or an HTTP
+    /// body) fits what the module takes; the reason for the sender when not.
+    pub fn check_input(&self, size: usize) -> Result<(), String> {
+        if size > self.max_input {
+            return Err(format!(
+                "an input of {size} bytes is over module `{}`'s limit of {} bytes",
+                self.name, self.max_input
+            ));
+        }
+        Ok(())
+    }
+
     /// Runs one of the module's commands (ceph's JSON dict) and waits for it a
     /// moment past the module's call deadline, so that a call stopped at its
     /// deadline answers with that reason.

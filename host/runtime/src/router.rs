@@ -125,13 +125,9 @@ async fn call(
     command: String,
     inbuf: String,
 ) -> Result<CommandResult, WitError> {
-    let size = command.len() + inbuf.len();
-    if size > target.max_input {
-        return Err(WitError::Invalid(format!(
-            "a command of {size} bytes is over module `{}`'s limit of {} bytes for its input",
-            target.name, target.max_input
-        )));
-    }
+    target
+        .check_input(command.len() + inbuf.len())
+        .map_err(WitError::Invalid)?;
     target
         .command(command, inbuf)
         .await

@@ -471,16 +471,8 @@ async fn module_command(
     }
     let command = dict.to_string();
     // Checked against the receiver's limit before it crosses.
-    let size = command.len() + body.inbuf.len();
-    if size > module.max_input {
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "a command of {size} bytes is over module `{name}`'s limit of {} bytes for its \
-                 input",
-                module.max_input
-            ),
-        );
+    if let Err(e) = module.check_input(command.len() + body.inbuf.len()) {
+        return error(StatusCode::PAYLOAD_TOO_LARGE, e);
     }
     let answer = on_current(&api, module, |m| {
         let (command, inbuf) = (command.clone(), body.inbuf.clone());
@@ -763,15 +755,8 @@ async fn forward_http(api: &Api, name: &str, path: String, request: Request) -> 
         Err(response) => return response,
     };
     // Checked against the receiver's limit before it crosses.
-    if body.len() > module.max_input {
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "a body of {} bytes is over module `{name}`'s limit of {} bytes for its input",
-                body.len(),
-                module.max_input
-            ),
-        );
+    if let Err(e) = module.check_input(body.len()) {
+        return error(StatusCode::PAYLOAD_TOO_LARGE, e);
     }
     let request = HttpRequest {
         method: parts.method.to_string(),
