@@ -95,8 +95,12 @@ async fn a_failing_module_answers_503_with_the_reason() -> Result<()> {
     let flips = std::cell::Cell::new(0u32);
     let (status, body) = host
         .wait_for(WAIT, "crasher's route to answer 503", || async {
-            if flips.get() % 10 == 0 {
-                let verb = if flips.get() % 20 == 0 { "down" } else { "up" };
+            if flips.get().is_multiple_of(10) {
+                let verb = if flips.get().is_multiple_of(20) {
+                    "down"
+                } else {
+                    "up"
+                };
                 host.ceph(&format!("osd {verb} 4")).await?;
             }
             flips.set(flips.get() + 1);
