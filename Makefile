@@ -15,7 +15,7 @@ HOST_CRATES  := -p wasm-mgr-cluster -p wasm-mgr-sim -p wasm-mgr-ceph -p wasm-mgr
 WIT          := wit/0.1.0
 WIT_FILES    := $(wildcard $(WIT)/*.wit)
 
-.PHONY: all setup test-tools ceph-tools python-tools js-tools build-py-modules build-py-test-modules build-js-modules bench-ceph bench-ha build build-host build-modules build-test-modules run test unit-test \
+.PHONY: all setup test-tools ceph-tools python-tools js-tools runtimes install-source-modules build-py-modules build-py-test-modules build-js-modules bench-ceph bench-ha build build-host build-modules build-test-modules run test unit-test \
         integration-test bench lint fmt clean-state
 
 all: build
@@ -51,7 +51,7 @@ ceph-tools:
 ## Python modules: componentize-py (PyPI) in a project virtualenv, target/py.
 PY_VENV         := target/py
 COMPONENTIZE_PY := $(PY_VENV)/bin/componentize-py
-PY_MODULES      := iostat
+PY_MODULES      :=
 PY_SDK          := $(wildcard sdk/python/wasm_mgr/*.py)
 python-tools: $(COMPONENTIZE_PY)
 $(COMPONENTIZE_PY):
@@ -69,30 +69,97 @@ $(TEST_OUT)/%.wasm: tests/modules/%/app.py $(PY_SDK) $(WIT_FILES) | $(COMPONENTI
 
 build-py-modules: $(addprefix $(OUT)/,$(addsuffix .wasm,$(PY_MODULES)))
 
-## JavaScript modules: componentize-js (npm) in target/js, built against the
-## module-sync world (it cannot build async exports yet).
+## The shared runtimes: one component per language that runs every module of it
+## given as plain source (ceph:mgr@0.2.0's `runtime` world); the host compiles each
+## once per machine. The Python one is CPython with the runtime's loader, Ceph's
+## `ceph_module` layer and the SDK, and imports the operator's Ceph modules at run
+## time from the read-only Python path.
+RUNTIMES_OUT   := target/runtimes
+RUNTIME_WIT    := wit/0.2.0
+PY_RUNTIME     := $(RUNTIMES_OUT)/python.wasm
+PY_RUNTIME_SRC := $(wildcard runtimes/python/*.py)
+# Ceph's module API, pre-imported into the runtime when this machine has Ceph (the
+# runtime checks at load that the operator's files are the same): mgr_module and
+# mgr_util, and of Debian's Python packages only what they import.
+CEPH_MGR_DIR   := $(wildcard /usr/share/ceph/mgr)
+CEPH_PY_LINKS  := target/ceph-python
+CEPH_PY_DEPS   := $(wildcard $(addprefix /usr/lib/python3/dist-packages/,ceph_argparse.py ceph \
+                    prettytable prettytable-*.dist-info wcwidth wcwidth-*-info))
+$(PY_RUNTIME): $(PY_RUNTIME_SRC) $(PY_SDK) $(wildcard $(RUNTIME_WIT)/*.wit) | $(COMPONENTIZE_PY)
+	@mkdir -p $(RUNTIMES_OUT) && rm -rf $(CEPH_PY_LINKS) && mkdir -p $(CEPH_PY_LINKS)
+	@for d in $(CEPH_PY_DEPS); do ln -s $$d $(CEPH_PY_LINKS)/; done
+	$(COMPONENTIZE_PY) -d $(RUNTIME_WIT) -w runtime componentize -p runtimes/python -p sdk/python \
+	  $(addprefix -p ,$(CEPH_MGR_DIR)) -p $(CEPH_PY_LINKS) runtime -o $@
+
+runtimes: $(PY_RUNTIME)
+
+## Shipped modules given as source go into the modules folder as they are.
+SOURCE_MODULES := iostat
+install-source-modules:
+	@mkdir -p $(OUT)
+	@for m in $(SOURCE_MODULES); do rm -rf $(OUT)/$$m; mkdir -p $(OUT)/$$m; \
+	  cp modules/$$m/*.py $(OUT)/$$m/; done
+
+## JavaScript: componentize-js (npm) in target/js. A JavaScript module is plain
+## source, `NAME.js`, run by the shared JavaScript runtime: one componentize-js
+## component (runtimes/javascript with the SDK's core, sdk/js/core.js) built against
+## ceph:mgr@0.2.0's `runtime` world, which the host compiles once per machine. A
+## module may still be built into a component of its own for the 0.1.0
+## `module-sync` world (componentize-js cannot build async exports yet), as the
+## test module `osdwatch-sync` is.
 JS_TOOLS        := target/js
 COMPONENTIZE_JS := $(JS_TOOLS)/node_modules/.bin/componentize-js
-JS_MODULES      := osdwatch
+# Without wasi:http: a module's outgoing HTTP is the host's to grant.
+JS_FLAGS        := --disable http --disable fetch-event
+JS_SDK          := sdk/js/core.js sdk/js/wasm-mgr.js
+JS_MODULES      :=
+JS_TEST_MODULES := osdwatch-sync
+# Shipped modules that were components and are source now: their stale builds go.
+JS_NOW_SOURCE   := osdwatch
 js-tools: $(COMPONENTIZE_JS)
 $(COMPONENTIZE_JS):
 	mkdir -p $(JS_TOOLS)
 	npm install --prefix $(JS_TOOLS) --no-audit --no-fund "@bytecodealliance/componentize-js@0.23.0"
 
-# A JavaScript module is modules/<name>/app.js; the SDK is copied beside it, where
-# componentize-js resolves imports.
-$(OUT)/%.wasm: modules/%/app.js sdk/js/wasm-mgr.js $(WIT_FILES) | $(COMPONENTIZE_JS)
-	@mkdir -p $(OUT) target/js-build/$*
-	cp modules/$*/app.js sdk/js/wasm-mgr.js target/js-build/$*/
-	$(COMPONENTIZE_JS) --wit $(WIT) --world-name module-sync --disable http --disable fetch-event \
-	  -o $@ target/js-build/$*/app.js
+JS_RUNTIME      := target/runtimes/javascript.wasm
+JS_RUNTIME_WIT  := wit/0.2.0
+JS_RUNTIME_SRC  := $(wildcard runtimes/javascript/*.js)
+# The runtime's sources and the SDK's core are copied into one folder, where
+# componentize-js resolves the entry's relative imports; built from its parent, so
+# that the runtime's own frames in a module's stack read `wasm-mgr/core.js:...`.
+JS_RUNTIME_BUILD := target/js-build/runtime
+$(JS_RUNTIME): $(JS_RUNTIME_SRC) sdk/js/core.js $(wildcard $(JS_RUNTIME_WIT)/*.wit) | $(COMPONENTIZE_JS)
+	@mkdir -p $(dir $@) $(JS_RUNTIME_BUILD)/wasm-mgr
+	cp $(JS_RUNTIME_SRC) sdk/js/core.js $(JS_RUNTIME_BUILD)/wasm-mgr/
+	cd $(JS_RUNTIME_BUILD) && $(CURDIR)/$(COMPONENTIZE_JS) --wit $(CURDIR)/$(JS_RUNTIME_WIT) \
+	  --world-name runtime $(JS_FLAGS) -o $(CURDIR)/$@ wasm-mgr/runtime.js
+js-runtime: $(JS_RUNTIME)
+# (here, after JS_RUNTIME is set: make expands prerequisites as it reads them)
+runtimes: $(JS_RUNTIME)
 
-build-js-modules: $(addprefix $(OUT)/,$(addsuffix .wasm,$(JS_MODULES)))
+# A componentized JavaScript module is <dir>/<name>/app.js; the SDK is copied beside
+# it, where componentize-js resolves imports.
+define JS_COMPONENT
+	@mkdir -p $(dir $@) target/js-build/$*
+	cp $< $(JS_SDK) target/js-build/$*/
+	$(COMPONENTIZE_JS) --wit $(WIT) --world-name module-sync $(JS_FLAGS) \
+	  -o $@ target/js-build/$*/app.js
+endef
+$(OUT)/%.wasm: modules/%/app.js $(JS_SDK) $(WIT_FILES) | $(COMPONENTIZE_JS)
+	$(JS_COMPONENT)
+$(TEST_OUT)/%.wasm: tests/modules/%/app.js $(JS_SDK) $(WIT_FILES) | $(COMPONENTIZE_JS)
+	$(JS_COMPONENT)
+
+build-js-test-modules: $(addprefix $(TEST_OUT)/,$(addsuffix .wasm,$(JS_TEST_MODULES)))
+# (with the componentized test module, which `make test` runs)
+build-js-modules: $(addprefix $(OUT)/,$(addsuffix .wasm,$(JS_MODULES))) build-js-test-modules
+	@rm -f $(addprefix $(OUT)/,$(addsuffix .wasm,$(JS_NOW_SOURCE)))
+.PHONY: js-runtime build-js-test-modules
 
 build-py-test-modules: $(addprefix $(TEST_OUT)/,$(addsuffix .wasm,$(PY_TEST_MODULES)))
 
 ## The host binary and every shipped module, components in target/modules/.
-build: build-host build-modules build-py-modules build-js-modules
+build: build-host build-modules build-py-modules build-js-modules runtimes install-source-modules
 
 build-host:
 	$(CARGO) build --release -p wasm-mgr

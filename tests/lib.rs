@@ -38,6 +38,57 @@ pub fn component(name: &str) -> PathBuf {
     test
 }
 
+/// A module given as source: a shipped one in `target/modules` (a package folder
+/// or a `.py`/`.js` file), or with `ceph:` one of Ceph's own modules as Debian's
+/// package installs them (`ceph:crash` is `/usr/share/ceph/mgr/crash`).
+pub fn source_module(name: &str) -> Option<PathBuf> {
+    if let Some(ceph) = name.strip_prefix("ceph:") {
+        return Some(Path::new("/usr/share/ceph/mgr").join(ceph));
+    }
+    let shipped = target_dir().join("modules");
+    [
+        shipped.join(name),
+        shipped.join(format!("{name}.py")),
+        shipped.join(format!("{name}.js")),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+}
+
+/// Copies a module (a file, or a package folder without its bytecode caches)
+/// into `modules` as `name`, keeping its extension.
+pub fn install_module(from: &Path, modules: &Path, name: &str) -> Result<PathBuf> {
+    if from.is_dir() {
+        let to = modules.join(name);
+        copy_tree(from, &to)?;
+        return Ok(to);
+    }
+    let ext = from
+        .extension()
+        .map(|x| x.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let to = modules.join(format!("{name}.{ext}"));
+    std::fs::copy(from, &to).with_context(|| format!("copying {}", from.display()))?;
+    Ok(to)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == "__pycache__" {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &to.join(&name))?;
+        } else {
+            std::fs::copy(entry.path(), to.join(&name))?;
+        }
+    }
+    Ok(())
+}
+
 /// `component` with a custom section appended: the same module, another file content
 /// (and hash), as a rebuilt module would be.
 pub fn with_marker(component: &[u8], marker: &str) -> Vec<u8> {
@@ -296,9 +347,11 @@ pub struct Host {
 }
 
 impl Host {
-    /// Starts a host serving the named components (`"FILE as NAME"` serves a
-    /// component under another module name), with an optional config file text and
-    /// extra `serve` arguments; returns once its API answers.
+    /// Starts a host serving the named modules (`"FILE as NAME"` serves a
+    /// component under another module name; `ceph:NAME` is one of Ceph's own
+    /// Python modules, copied unchanged; a shipped source module is copied as
+    /// it is), with an optional config file text and extra `serve` arguments;
+    /// returns once its API answers.
     pub async fn start(modules: &[&str], config: Option<&str>, extra: &[&str]) -> Result<Host> {
         let dir = tempfile::tempdir()?;
         std::fs::create_dir_all(dir.path().join("modules"))?;
@@ -306,10 +359,16 @@ impl Host {
         // module is named after its file.
         for m in modules {
             let (file, name) = m.split_once(" as ").unwrap_or((m, m));
-            std::fs::copy(
-                component(file),
-                dir.path().join("modules").join(format!("{name}.wasm")),
-            )?;
+            let name = name.strip_prefix("ceph:").unwrap_or(name);
+            let modules = dir.path().join("modules");
+            match source_module(file) {
+                Some(source) => {
+                    install_module(&source, &modules, name)?;
+                }
+                None => {
+                    std::fs::copy(component(file), modules.join(format!("{name}.wasm")))?;
+                }
+            }
         }
         if let Some(text) = config {
             std::fs::write(dir.path().join("config.toml"), text)?;

@@ -19,6 +19,7 @@ use wasmtime::Store;
 use super::bindings::Module;
 use super::bindings::ceph::mgr::types::{CommandResult, HttpRequest, HttpResponse, Notification};
 use super::bindings::sync_world::ModuleSync;
+use super::bindings::v0_2_0::Runtime;
 use super::ctx::ModuleCtx;
 use crate::metrics::{CallKind, Metrics, ModuleUsage};
 use wasm_mgr_cluster::model::{Change, NotifyKind};
@@ -85,6 +86,22 @@ impl Mailbox {
     fn take_all(&self) -> Vec<Change> {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         pending.drain(..).collect()
+    }
+
+    /// The oldest change waiting, if any.
+    pub fn take_one(&self) -> Option<Change> {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.pop_front()
+    }
+
+    /// Wakes a waiter of [`Mailbox::pushed`] without a change.
+    pub fn push_wake(&self) {
+        self.ready.notify_one();
+    }
+
+    /// Resolves when a change was pushed since the last wake.
+    pub async fn pushed(&self) {
+        self.ready.notified().await
     }
 
     /// Notifications waiting now.
@@ -283,15 +300,202 @@ async fn before<R>(
         })
 }
 
+/// The exports of a world whose calls the host makes one at a time: a
+/// `module-sync` module, or a module on a shared runtime once its `serve` ended.
+#[derive(Clone, Copy)]
+pub enum OneAtATime<'a> {
+    /// `module-sync`, driven by `tick`.
+    Sync(&'a ModuleSync),
+    /// The `runtime` world.
+    Runtime(&'a Runtime),
+}
+
+impl OneAtATime<'_> {
+    async fn tick(self, store: &mut Store<ModuleCtx>) -> wasmtime::Result<()> {
+        match self {
+            OneAtATime::Sync(m) => m.func_tick().call_async(store, ()).await,
+            OneAtATime::Runtime(_) => Ok(()),
+        }
+    }
+
+    async fn notify(self, store: &mut Store<ModuleCtx>, n: &Notification) -> wasmtime::Result<()> {
+        match self {
+            OneAtATime::Sync(m) => m.func_notify().call_async(store, (n,)).await,
+            OneAtATime::Runtime(m) => m.call_notify(store, n).await,
+        }
+    }
+
+    async fn command(
+        self,
+        store: &mut Store<ModuleCtx>,
+        command: &str,
+        inbuf: &str,
+    ) -> wasmtime::Result<CommandResult> {
+        match self {
+            OneAtATime::Sync(m) => m
+                .func_handle_command()
+                .call_async(store, (command, inbuf))
+                .await
+                .map(|(r,)| r),
+            OneAtATime::Runtime(m) => m.call_handle_command(store, command, inbuf).await,
+        }
+    }
+
+    async fn http(
+        self,
+        store: &mut Store<ModuleCtx>,
+        request: &HttpRequest,
+    ) -> wasmtime::Result<HttpResponse> {
+        match self {
+            OneAtATime::Sync(m) => m
+                .func_handle_http()
+                .call_async(store, (request,))
+                .await
+                .map(|(r,)| r),
+            OneAtATime::Runtime(m) => m.call_handle_http(store, request).await,
+        }
+    }
+
+    async fn on_shutdown(self, store: &mut Store<ModuleCtx>) -> wasmtime::Result<()> {
+        match self {
+            OneAtATime::Sync(m) => m.func_on_shutdown().call_async(store, ()).await,
+            OneAtATime::Runtime(m) => m.call_on_shutdown(store).await,
+        }
+    }
+}
+
 /// One `module-sync` instance at work: the host is its serve loop. It calls `tick`
 /// on the module's interval and every other call (notifies, commands, HTTP) one at
 /// a time, each within the call deadline. Stopping answers what was queued, then
 /// calls `on-shutdown` within the grace period.
 pub async fn run_sync(
-    mut store: Store<ModuleCtx>,
+    store: Store<ModuleCtx>,
     module: ModuleSync,
     tick: Duration,
     inbox: Inbox<'_>,
+) -> Exit {
+    one_at_a_time(
+        store,
+        OneAtATime::Sync(&module),
+        Some(tick),
+        inbox,
+        Vec::new(),
+    )
+    .await
+}
+
+/// One instance of a module on a shared runtime at work. Its `serve` runs first
+/// and may block for as long as it likes; meanwhile every call and change is held
+/// for it and handed over inside `inbox.wait`. Once `serve` returned (a module
+/// without a loop returns at once), the host makes the calls one at a time, as
+/// for `module-sync`. Stopping hands `serve` a shutdown, which should make it
+/// return; the grace period bounds the rest.
+pub async fn run_runtime(mut store: Store<ModuleCtx>, module: Runtime, inbox: Inbox<'_>) -> Exit {
+    let Some(handover) = store.data().handover.clone() else {
+        return Exit::Failed(wasmtime::format_err!(
+            "a runtime instance without its handover"
+        ));
+    };
+    let mut finished = store.data_mut().finished.take();
+    let Inbox {
+        calls, mut stop, ..
+    } = inbox;
+    let (mailbox, grace, started, usage) = (inbox.mailbox, inbox.grace, inbox.started, inbox.usage);
+    let (stats, notified) = (inbox.stats, inbox.notified);
+    let timing = Timing {
+        name: inbox.name,
+        metrics: inbox.metrics,
+    };
+    let shutdown = store.data().shutdown.clone();
+    let mut stopping = false;
+    let mut stop_at: Option<tokio::time::Instant> = None;
+    let instances_before = *started.borrow();
+    handover.set_serving(true);
+    let served = {
+        let serve = CpuTimed {
+            inner: module.call_serve(&mut store),
+            usage,
+            started: Some(started),
+        };
+        let mut serve = pin!(serve);
+        loop {
+            let grace_over = async {
+                match stop_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                result = &mut serve => break Some(result),
+                Some(call) = calls.recv(), if !stopping => handover.hold(call),
+                _ = mailbox.ready.notified(), if !stopping => {
+                    for change in mailbox.take_all() {
+                        handover.hold_change(change);
+                    }
+                }
+                Some(done) = async { match finished.as_mut() { Some(f) => f.recv().await, None => None } } => {
+                    let count = stats.finished(done.kind, timing, done.started);
+                    if done.kind == CallKind::Notify {
+                        notified.send_replace(count);
+                    }
+                }
+                _ = async { drop(stop.wait_for(|s| *s).await) }, if !stopping => {
+                    stopping = true;
+                    shutdown.request();
+                    handover.request_shutdown();
+                    stop_at = Some(tokio::time::Instant::now() + grace);
+                }
+                _ = grace_over => break None,
+            }
+        }
+    };
+    handover.set_serving(false);
+    match served {
+        None => {
+            tracing::warn!("module did not stop within {grace:?}; dropping its instance");
+            return Exit::Stopped;
+        }
+        Some(Err(e)) => return Exit::Failed(e),
+        Some(Ok(Err(report))) => {
+            return Exit::Failed(wasmtime::format_err!("serve failed: {}", report.trim_end()));
+        }
+        Some(Ok(Ok(()))) => {}
+    }
+    // `serve` started the instance, whether it waited or returned at once.
+    if *started.borrow() == instances_before {
+        started.send_modify(|n| *n += 1);
+    }
+    let (held, changes) = handover.drain();
+    for change in changes {
+        mailbox.push(change);
+    }
+    let remaining = Inbox {
+        calls,
+        mailbox,
+        stop,
+        grace,
+        deadline: inbox.deadline,
+        started,
+        stats,
+        notified,
+        name: inbox.name,
+        metrics: inbox.metrics,
+        usage,
+    };
+    one_at_a_time(store, OneAtATime::Runtime(&module), None, remaining, held).await
+}
+
+/// The host as the serve loop of a module whose calls it makes one at a time:
+/// `held` first (calls that were waiting for a `serve` that ended), then `tick`
+/// on its interval, if it has one, and every call as it comes, each within the
+/// call deadline. Stopping answers what was queued, then calls `on-shutdown`
+/// within the grace period.
+async fn one_at_a_time(
+    mut store: Store<ModuleCtx>,
+    module: OneAtATime<'_>,
+    tick: Option<Duration>,
+    inbox: Inbox<'_>,
+    held: Vec<Call>,
 ) -> Exit {
     let Inbox {
         calls, mut stop, ..
@@ -301,33 +505,35 @@ pub async fn run_sync(
     let (stats, notified, usage) = (inbox.stats, inbox.notified, inbox.usage);
     let (name, metrics) = (inbox.name, inbox.metrics);
     let timing = Timing { name, metrics };
-    let mut ticker = tokio::time::interval(tick);
+    let mut ticker = tokio::time::interval(tick.unwrap_or(Duration::from_secs(3600)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut first_tick = true;
+    let mut first_tick = tick.is_some();
     let running: wasmtime::Result<()> = async {
+        for call in held {
+            sync_call(&mut store, module, call, stats, timing, deadline, usage).await?;
+            store.data_mut().run.pause();
+        }
         loop {
             tokio::select! {
                 biased;
                 // The guard `wait_for` returns must not live across the awaits below.
                 _ = async { drop(stop.wait_for(|s| *s).await) } => return Ok(()),
                 Some(call) = calls.recv() => {
-                    sync_call(&mut store, &module, call, stats, timing, deadline, usage).await?;
+                    sync_call(&mut store, module, call, stats, timing, deadline, usage).await?;
                     store.data_mut().run.pause();
                 }
                 _ = mailbox.ready.notified() => {
                     for change in mailbox.take_all() {
                         let n = Notification { kind: change.kind.into(), id: change.id };
                         let started_at = Instant::now();
-                        let func = module.func_notify();
-                        bounded(deadline, "notify", usage, func.call_async(&mut store, (&n,))).await?;
+                        bounded(deadline, "notify", usage, module.notify(&mut store, &n)).await?;
                         store.data_mut().run.pause();
                         let done = stats.finished(CallKind::Notify, timing, started_at);
                         notified.send_replace(done);
                     }
                 }
-                _ = ticker.tick() => {
-                    let func = module.func_tick();
-                    bounded(deadline, "tick", usage, func.call_async(&mut store, ())).await?;
+                _ = ticker.tick(), if tick.is_some() => {
+                    bounded(deadline, "tick", usage, module.tick(&mut store)).await?;
                     store.data_mut().run.pause();
                     if first_tick {
                         first_tick = false;
@@ -345,10 +551,9 @@ pub async fn run_sync(
     calls.close();
     let finish = async {
         while let Some(call) = calls.recv().await {
-            sync_call(&mut store, &module, call, stats, timing, deadline, usage).await?;
+            sync_call(&mut store, module, call, stats, timing, deadline, usage).await?;
         }
-        let func = module.func_on_shutdown();
-        bounded(grace, "on-shutdown", usage, func.call_async(&mut store, ())).await
+        bounded(grace, "on-shutdown", usage, module.on_shutdown(&mut store)).await
     };
     match tokio::time::timeout(grace, finish).await {
         Ok(Ok(())) => Exit::Stopped,
@@ -376,10 +581,10 @@ async fn bounded<R>(
     before(deadline, what, timed).await
 }
 
-/// A command or HTTP request to a `module-sync` instance.
+/// A command or HTTP request to an instance that takes one call at a time.
 async fn sync_call(
     store: &mut Store<ModuleCtx>,
-    module: &ModuleSync,
+    module: OneAtATime<'_>,
     call: Call,
     stats: &CallStats,
     timing: Timing<'_>,
@@ -393,20 +598,14 @@ async fn sync_call(
             inbuf,
             reply,
         } => {
-            let func = module.func_handle_command();
-            let call = func.call_async(&mut *store, (&command, &inbuf));
-            let result = bounded(deadline, "a command", usage, call)
-                .await
-                .map(|(r,)| r);
+            let call = module.command(&mut *store, &command, &inbuf);
+            let result = bounded(deadline, "a command", usage, call).await;
             stats.finished(CallKind::Command, timing, started);
             answer(reply, result)
         }
         Call::Http { request, reply } => {
-            let func = module.func_handle_http();
-            let call = func.call_async(&mut *store, (&request,));
-            let result = bounded(deadline, "an HTTP request", usage, call)
-                .await
-                .map(|(r,)| r);
+            let call = module.http(&mut *store, &request);
+            let result = bounded(deadline, "an HTTP request", usage, call).await;
             stats.finished(CallKind::Http, timing, started);
             answer(reply, result)
         }

@@ -28,6 +28,25 @@ pub struct Config {
     /// Per-module settings, by module name.
     #[serde(default)]
     pub modules: BTreeMap<String, ModuleConfig>,
+    /// The shared language runtimes that run modules given as source.
+    #[serde(default)]
+    pub runtimes: RuntimesConfig,
+}
+
+/// Where the shared runtimes are, and what Python modules may import.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimesConfig {
+    /// The Python runtime component (default: `runtimes/python.wasm` beside the
+    /// binary's folder, where `make` builds it).
+    pub python: Option<std::path::PathBuf>,
+    /// The JavaScript runtime component (default: `runtimes/javascript.wasm`).
+    pub javascript: Option<std::path::PathBuf>,
+    /// Folders a Python module may import from, read-only, after its own: by
+    /// default Ceph's manager modules (`/usr/share/ceph/mgr`, for `mgr_module`
+    /// and `mgr_util`) and Debian's Python packages (`ceph_argparse`,
+    /// `prettytable`), where they exist.
+    pub python_path: Option<Vec<std::path::PathBuf>>,
 }
 
 /// Settings of the host itself.
@@ -384,6 +403,16 @@ impl Config {
 #[derive(Debug, Clone, Default)]
 pub struct ResolvedOptions {
     values: BTreeMap<String, Option<OptionValue>>,
+    declared: std::sync::Arc<[ModuleOption]>,
+}
+
+/// Why a module could not set one of its own options.
+#[derive(Debug)]
+pub enum SetOptionError {
+    /// The module declares no such option.
+    Unknown(String),
+    /// The value does not fit the declaration.
+    Invalid(String),
 }
 
 impl ResolvedOptions {
@@ -421,7 +450,10 @@ impl ResolvedOptions {
             values.insert(opt.name.clone(), value);
         }
         if problems.is_empty() {
-            Ok(ResolvedOptions { values })
+            Ok(ResolvedOptions {
+                values,
+                declared: declared.into(),
+            })
         } else {
             Err(problems.join("; "))
         }
@@ -431,6 +463,25 @@ impl ResolvedOptions {
     /// or value); `None` when the option is not declared.
     pub fn get(&self, name: &str) -> Option<Option<OptionValue>> {
         self.values.get(name).cloned()
+    }
+
+    /// Sets declared option `name` from its text, checked as the operator's
+    /// values are; `None` returns it to its declared default.
+    pub fn set(&mut self, name: &str, value: Option<&str>) -> Result<(), SetOptionError> {
+        let Some(opt) = self.declared.iter().find(|o| o.name == name) else {
+            return Err(SetOptionError::Unknown(format!(
+                "no option `{name}` is declared"
+            )));
+        };
+        let value = match value {
+            Some(text) => Some(
+                typed(opt, &toml::Value::String(text.to_string()))
+                    .map_err(|e| SetOptionError::Invalid(format!("option `{name}`: {e}")))?,
+            ),
+            None => opt.default.clone(),
+        };
+        self.values.insert(name.to_string(), value);
+        Ok(())
     }
 }
 

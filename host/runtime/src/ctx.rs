@@ -45,6 +45,9 @@ pub struct Sandbox {
     pub quotas: Arc<Quotas>,
     /// The share of one core its WebAssembly may use.
     pub cpu_share: f64,
+    /// Host folders the module sees read-only, with the guest path of each: a
+    /// source module's own folder, and the Python libraries it may import.
+    pub read_only_dirs: Vec<(PathBuf, String)>,
 }
 
 /// Holds a module to its share of a core: over each [`CPU_PERIOD`] its
@@ -269,6 +272,10 @@ pub struct ModuleCtx {
     http_grant: HttpGrant,
     /// What outlives the instance: usage counters and published pages.
     pub shared: Arc<Shared>,
+    /// For a module on a shared runtime: the calls held for its blocking `serve`.
+    pub handover: Option<Arc<crate::handover::Handover>>,
+    /// Where the handover reports the calls it finished (the actor takes it).
+    pub finished: Option<tokio::sync::mpsc::UnboundedReceiver<crate::handover::Finished>>,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -302,6 +309,10 @@ impl ModuleCtx {
             wasi.preopened_dir(dir, "/data", FsPerms::ReadWrite)
                 .map_err(|e| anyhow::anyhow!("opening the data folder {}: {e:#}", dir.display()))?;
         }
+        for (dir, guest) in &sandbox.read_only_dirs {
+            wasi.preopened_dir(dir, guest, FsPerms::ReadOnly)
+                .map_err(|e| anyhow::anyhow!("opening {} read-only: {e:#}", dir.display()))?;
+        }
         Ok(ModuleCtx {
             name: name.to_string(),
             http_grant: HttpGrant {
@@ -316,6 +327,8 @@ impl ModuleCtx {
             run: RunBudget::new(sandbox.max_run),
             cpu: CpuThrottle::new(sandbox.cpu_share),
             shared,
+            handover: None,
+            finished: None,
             wasi: wasi.build(),
             table: ResourceTable::new(),
         })

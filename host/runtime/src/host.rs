@@ -56,6 +56,28 @@ impl ModuleHost {
         }
     }
 
+    /// Keeps an option the module set on itself (ceph-mgr's `set_module_option`)
+    /// where the operator's run-time choices are kept, so that its next instance
+    /// starts with it; `None` forgets it.
+    pub fn keep_option(&self, option: &str, value: Option<&str>) -> Result<()> {
+        let key = format!("{}{}", crate::manager::OPTIONS_KEY, self.name);
+        let mut set: std::collections::BTreeMap<String, String> =
+            match self.store.get(crate::HOST_HEALTH_KEY, &key)? {
+                Some(text) => serde_json::from_str(&text)?,
+                None => Default::default(),
+            };
+        match value {
+            Some(v) => set.insert(option.to_string(), v.to_string()),
+            None => set.remove(option),
+        };
+        let text = serde_json::to_string(&set)?;
+        self.store.set(
+            crate::HOST_HEALTH_KEY,
+            &key,
+            (!set.is_empty()).then_some(text.as_str()),
+        )
+    }
+
     /// The module's name.
     pub fn name(&self) -> &str {
         &self.name

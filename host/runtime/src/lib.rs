@@ -20,6 +20,7 @@ pub mod engine;
 pub mod exchange;
 mod fanout;
 mod gate;
+pub mod handover;
 pub mod health;
 pub mod host;
 mod imports;
@@ -29,6 +30,7 @@ pub mod module;
 pub mod published;
 pub mod registry;
 pub mod router;
+mod runtime_imports;
 pub mod store;
 
 pub use exchange::{HttpRequest, HttpResponse};
@@ -37,7 +39,8 @@ pub use gate::Gate;
 pub use health::{Crash, HOST_HEALTH_KEY, ModuleHealth, RECENT_CRASH};
 pub use host::ModuleHost;
 pub use manager::{
-    Installed, LoadTimings, ModuleManager, ModuleOpError, ModuleRow, is_module_file,
+    Installed, Language, LoadTimings, ModuleKind, ModuleManager, ModuleOpError, ModuleRow,
+    RuntimeLoading, entry_of, is_module_file, module_kind,
 };
 pub use registry::{LoadFailure, Registry};
 pub use router::CommandRouter;

@@ -69,7 +69,7 @@ impl ModuleUsage {
 }
 
 /// Which kind of guest call a latency sample is for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallKind {
     /// `notify`.
     Notify,

@@ -59,6 +59,8 @@ pub enum State {
     Disabled,
     /// Compiled and ready on a standby host; runs when it takes over.
     Standby,
+    /// A source module whose shared runtime is still being compiled.
+    Loading,
 }
 
 /// What `module ls` and `GET /api/modules` show of one module.
@@ -475,6 +477,7 @@ async fn supervise(
         let exit = match module {
             Guest::Async(m) => actor::run(store, m, inbox).await,
             Guest::Sync(m) => actor::run_sync(store, m, blueprint.tick, inbox).await,
+            Guest::Runtime(m) => actor::run_runtime(store, m, inbox).await,
         };
         handle.shared.published.clear(&handle.shared.account);
         match exit {

@@ -113,10 +113,19 @@ impl Client {
     }
 
     /// Runs a module command given as words.
-    pub async fn module_command(&self, module: &str, words: &[String]) -> Result<Output> {
+    pub async fn module_command(
+        &self,
+        module: &str,
+        words: &[String],
+        inbuf: &str,
+    ) -> Result<Output> {
         let url = format!("{}/api/modules/{module}/command", self.base);
         let v = self
-            .send(self.http.post(url).json(&json!({ "words": words })))
+            .send(
+                self.http
+                    .post(url)
+                    .json(&json!({ "words": words, "inbuf": inbuf })),
+            )
             .await?;
         Ok(output(&v))
     }
@@ -129,6 +138,40 @@ impl Client {
             .await?;
         Ok(output(&v))
     }
+}
+
+/// Takes `-i FILE` (or `--in-file FILE`) out of a command's words, as the ceph
+/// CLI reads its input file wherever it is given.
+pub fn take_input(words: Vec<String>) -> Result<(Vec<String>, Option<std::path::PathBuf>)> {
+    let mut rest = Vec::with_capacity(words.len());
+    let mut input = None;
+    let mut words = words.into_iter();
+    while let Some(word) = words.next() {
+        if word == "-i" || word == "--in-file" {
+            match words.next() {
+                Some(path) => input = Some(std::path::PathBuf::from(path)),
+                None => anyhow::bail!("{word} needs a file (or - for standard input)"),
+            }
+        } else if let Some(path) = word.strip_prefix("--in-file=") {
+            input = Some(std::path::PathBuf::from(path));
+        } else {
+            rest.push(word);
+        }
+    }
+    Ok((rest, input))
+}
+
+/// A command's input: the file's text, or standard input for `-`.
+pub fn read_input(path: &std::path::Path) -> Result<String> {
+    use anyhow::Context as _;
+    if path == std::path::Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("reading the input from standard input")?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(path)
+        .with_context(|| format!("reading the input file {}", path.display()))
 }
 
 fn output(v: &Value) -> Output {
@@ -229,5 +272,19 @@ mod tests {
         );
         assert_eq!(Client::new("http://h:1/", None).base, "http://h:1");
         assert_eq!(Client::new("https://h:1", None).base, "https://h:1");
+    }
+
+    #[test]
+    fn the_input_file_is_taken_from_anywhere_in_the_words() {
+        let words = |w: &str| w.split(' ').map(String::from).collect::<Vec<_>>();
+        let (rest, input) = take_input(words("crash post -i report.json")).unwrap();
+        assert_eq!(rest, words("crash post"));
+        assert_eq!(input.as_deref(), Some(std::path::Path::new("report.json")));
+        let (rest, input) = take_input(words("--in-file=- crash post")).unwrap();
+        assert_eq!(rest, words("crash post"));
+        assert_eq!(input.as_deref(), Some(std::path::Path::new("-")));
+        let (rest, input) = take_input(words("crash ls")).unwrap();
+        assert_eq!((rest, input), (words("crash ls"), None));
+        assert!(take_input(words("crash post -i")).is_err());
     }
 }

@@ -58,6 +58,10 @@ enum Action {
     },
     /// Run a module command, ceph-style: `wasm-mgr command status osd status`.
     Command {
+        /// The command's input, from a file (`-` for standard input), as `ceph -i`;
+        /// `-i FILE` among the words works too: `command crash crash post -i report.json`.
+        #[arg(short = 'i', long = "in-file")]
+        input: Option<PathBuf>,
         /// Module name.
         module: String,
         /// The command's words (`--format json` passes through).
@@ -353,8 +357,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("  {build}");
             Ok(ExitCode::SUCCESS)
         }
-        Action::Command { module, words } => {
-            let out = client.module_command(&module, &words).await?;
+        Action::Command {
+            input,
+            module,
+            words,
+        } => {
+            let (words, from_words) = wasm_mgr::cli::take_input(words)?;
+            let inbuf = match input.or(from_words) {
+                Some(path) => wasm_mgr::cli::read_input(&path)?,
+                None => String::new(),
+            };
+            let out = client.module_command(&module, &words, &inbuf).await?;
             Ok(print_output(out))
         }
         Action::Ceph { words } => {

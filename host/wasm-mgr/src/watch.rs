@@ -1,5 +1,7 @@
-//! Watching the modules folder: a new component is loaded, a changed one reloaded
-//! blue/green, a removed one stopped, with no restart and no command.
+//! Watching the modules folder: a new module (a component, a Python file or
+//! package, a JavaScript file) is loaded, a changed one reloaded blue/green (a
+//! change to any file of a package reloads the package), a removed one stopped,
+//! with no restart and no command.
 //!
 //! A file is acted on once it has settled: no change for [`SETTLE`]. An editor or a
 //! copy writing in place produces a burst of events; only the quiet after the burst
@@ -17,7 +19,7 @@ use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use wasm_mgr_runtime::{Installed, ModuleManager, is_module_file};
+use wasm_mgr_runtime::{Installed, ModuleManager, entry_of, module_kind};
 
 /// How long a file must stay unchanged before it is loaded.
 pub const SETTLE: Duration = Duration::from_millis(50);
@@ -25,12 +27,13 @@ pub const SETTLE: Duration = Duration::from_millis(50);
 /// Watches `dir` until the returned watcher is dropped.
 pub fn watch(manager: Arc<ModuleManager>, dir: &Path) -> Result<RecommendedWatcher> {
     let (tx, rx) = mpsc::unbounded_channel();
+    let root = dir.to_path_buf();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         match event {
             // Reading a file (as loading it does) is no change.
             Ok(event) if is_read(&event.kind) => {}
             Ok(event) => {
-                for path in event.paths.into_iter().filter(|p| is_module_file(p)) {
+                for path in event.paths.iter().filter_map(|p| entry_of(&root, p)) {
                     // The receiver is gone only when the host is stopping.
                     let _ = tx.send(path);
                 }
@@ -40,7 +43,7 @@ pub fn watch(manager: Arc<ModuleManager>, dir: &Path) -> Result<RecommendedWatch
     })
     .context("starting the modules folder watcher")?;
     watcher
-        .watch(dir, RecursiveMode::NonRecursive)
+        .watch(dir, RecursiveMode::Recursive)
         .with_context(|| format!("watching {}", dir.display()))?;
     tokio::spawn(settle_and_apply(manager, rx));
     Ok(watcher)
@@ -87,7 +90,7 @@ async fn settle_and_apply(
 }
 
 async fn apply(manager: &Arc<ModuleManager>, path: &Path) {
-    if !path.is_file() {
+    if module_kind(path).is_none() {
         tracing::info!("{} was removed; stopping its module", path.display());
         manager.remove_file(path).await;
         return;

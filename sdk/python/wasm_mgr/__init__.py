@@ -5,8 +5,9 @@ A module is a class derived from `MgrModule` with ceph-mgr's vocabulary:
 `get_store`/`set_store`, `set_health_checks`, `send_command`, `remote`, `log`, and
 commands declared by decorating their handlers with `@CLIReadCommand` /
 `@CLIWriteCommand`, as ceph's own modules do. `export(MyModule)` turns it into
-the component's exports; componentize-py builds it into a component for the
-`ceph:mgr` `module` world, which the host runs like a Rust module.
+the module's exports. Copy the file (or its package folder) into the host's
+modules folder and it runs on the host's shared Python runtime; or build it with
+componentize-py into a component of its own for the `ceph:mgr` `module` world.
 
     from typing import Optional
     from wasm_mgr import CLIReadCommand, MgrModule, export
@@ -26,13 +27,22 @@ import enum
 import errno
 import inspect
 import json
+import traceback
 import types as _pytypes
 import typing
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import wit_world
 from componentize_py_types import Err
-from wit_world.imports import cluster, mgr, mgr_async, types
+from wit_world.imports import cluster, mgr, types
+
+try:  # a component of its own: the async `module` world
+    from wit_world.imports import mgr_async
+    _blocking = None
+except ImportError:  # on the shared runtime: the `runtime` world, whose waits block
+    mgr_async = None
+    import blocking as _blocking
+    from wit_world.imports import mgr_blocking
 
 __all__ = [
     "MgrModule", "Option", "CLICommand", "CLIReadCommand", "CLIWriteCommand", "Command",
@@ -108,6 +118,20 @@ async def _host_async(call, *args):
         return await call(*args)
     except Err as e:
         raise _host_error(e) from None
+
+
+def _run(coroutine):
+    """Runs an SDK coroutine to its end on the shared runtime, where nothing it
+    awaits suspends (every host call there blocks)."""
+    if not inspect.isawaitable(coroutine):
+        return coroutine
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError("a handler awaited something other than the SDK's calls "
+                       "(asyncio is not available on the shared runtime)")
 
 
 class Option:
@@ -418,6 +442,8 @@ class MgrModule:
 
     async def sleep(self, seconds: float) -> bool:
         """Sleeps; False if woken early because the module is shutting down."""
+        if mgr_async is None:
+            return not _blocking.wait_for(seconds, mgr.is_shutting_down)
         return await mgr_async.sleep(int(seconds * 1000))
 
     async def send_command(self, command: Dict[str, Any], target: Any = "mon",
@@ -429,12 +455,18 @@ class MgrModule:
             t = types.CommandTarget_Mgr()
         else:
             t = types.CommandTarget_Osd(int(target))
-        r = await _host_async(mgr_async.send_command, t, json.dumps(command), inbuf)
+        if mgr_async is None:
+            r = _host(mgr_blocking.send_command, t, json.dumps(command), inbuf)
+        else:
+            r = await _host_async(mgr_async.send_command, t, json.dumps(command), inbuf)
         return r.retval, r.stdout, r.stderr
 
     async def remote(self, module: str, command: Dict[str, Any], inbuf: str = "") -> Tuple[int, str, str]:
         """Runs another module's command (ceph-mgr's `remote`)."""
-        r = await _host_async(mgr_async.call_module, module, json.dumps(command), inbuf)
+        if mgr_async is None:
+            r = _host(mgr_blocking.call_module, module, json.dumps(command), inbuf)
+        else:
+            r = await _host_async(mgr_async.call_module, module, json.dumps(command), inbuf)
         return r.retval, r.stdout, r.stderr
 
     def publish_http(self, path: str, body: bytes, content_type: str = "text/plain") -> None:
@@ -508,14 +540,55 @@ def export(cls):
                     answer = await self.module.handle_command(cmd, inbuf)
             except HostError as e:
                 answer = (-e.errno, "", e.message)
-            except Exception as e:  # a bug in the handler: answered, as ceph-mgr does
-                answer = (-errno.EIO, "", f"{type(e).__name__}: {e}")
+            except Exception:  # a bug in the handler: answered, as ceph-mgr does
+                answer = (-errno.EIO, "", traceback.format_exc())
             return _result(answer)
 
         async def handle_http(self, request: types.HttpRequest) -> types.HttpResponse:
             return await self.module.handle_http(request)
 
     return WitWorld
+
+
+class Adapter:
+    """Runs a module's exports (`WitWorld = export(MyModule)`) on the shared
+    runtime: its coroutines run to their end at once, since every host call
+    there blocks."""
+
+    def __init__(self, world):
+        self.world = world
+        self.shut = False
+
+    def describe(self) -> types.ModuleInfo:
+        return self.world.describe()
+
+    def serve(self) -> None:
+        _run(self.world.serve())
+
+    def notify(self, notification: types.Notification) -> None:
+        try:
+            _run(self.world.notify(notification))
+        except Exception:
+            _blocking.log_failure("notify")
+
+    def command(self, command: str, inbuf: str) -> types.CommandResult:
+        try:
+            return _run(self.world.handle_command(command, inbuf))
+        except Exception:
+            return _blocking.command_failed(f"command {command}")
+
+    def http(self, request: types.HttpRequest) -> types.HttpResponse:
+        try:
+            return _run(self.world.handle_http(request))
+        except Exception:
+            _blocking.log_failure(f"HTTP {request.method} {request.path}")
+            return HttpResponse(status=500, headers=[("content-type", "text/plain")],
+                                body=b"the module failed; see the host log\n")
+
+    def shutdown(self) -> None:
+        if not self.shut:
+            self.shut = True
+            self.world.on_shutdown()
 
 
 _instances: Dict[type, Any] = {}

@@ -10,6 +10,7 @@
 //! it imports none).
 
 mod v0_1_0;
+pub mod v0_2_0;
 
 pub use v0_1_0::*;
 
@@ -18,8 +19,10 @@ use std::collections::BTreeSet;
 use anyhow::{Result, anyhow, bail};
 
 /// Every contract version this host links, oldest first.
-pub const VERSIONS: &[&str] = &["0.1.0"];
-/// The newest contract version: what the SDKs build against.
+pub const VERSIONS: &[&str] = &["0.1.0", "0.2.0"];
+/// The newest contract version of the `module` worlds: what the SDKs build
+/// components against. (0.2.0 adds the `runtime` world, which only the shared
+/// language runtimes build against.)
 pub const LATEST: &str = "0.1.0";
 /// Name of the custom section in which a module names its contract version.
 pub const VERSION_SECTION: &str = "ceph:mgr/api-version";
@@ -29,6 +32,8 @@ pub const VERSION_SECTION: &str = "ceph:mgr/api-version";
 pub enum ContractVersion {
     /// `ceph:mgr@0.1.0`.
     V0_1_0,
+    /// `ceph:mgr@0.2.0`.
+    V0_2_0,
 }
 
 impl ContractVersion {
@@ -36,12 +41,14 @@ impl ContractVersion {
     pub fn as_str(self) -> &'static str {
         match self {
             ContractVersion::V0_1_0 => "0.1.0",
+            ContractVersion::V0_2_0 => "0.2.0",
         }
     }
 
     fn parse(version: &str) -> Result<ContractVersion> {
         match version {
             "0.1.0" => Ok(ContractVersion::V0_1_0),
+            "0.2.0" => Ok(ContractVersion::V0_2_0),
             other => bail!(
                 "built against ceph:mgr@{other}, which this host does not know; it links {}",
                 VERSIONS
@@ -106,13 +113,23 @@ pub fn contract_version(bytes: &[u8]) -> Result<ContractVersion> {
 
 use crate::ctx::ModuleCtx;
 
-/// A component linked against one of the two worlds, ready to instantiate.
+/// A module given as source, for a shared runtime's `load`.
+#[derive(Debug)]
+pub struct Script {
+    /// The source text, for runtimes that take it so (JavaScript, a single
+    /// Python file); `None` when the runtime reads the module's read-only folder.
+    pub source: Option<String>,
+}
+
+/// A component linked against one of the worlds, ready to instantiate.
 #[derive(Clone)]
 pub enum GuestPre {
     /// The `module` world.
     Async(ModulePre<ModuleCtx>),
     /// The `module-sync` world.
     Sync(sync_world::ModuleSyncPre<ModuleCtx>),
+    /// A shared runtime (0.2.0 `runtime` world) with the module it runs.
+    Runtime(v0_2_0::RuntimePre<ModuleCtx>, std::sync::Arc<Script>),
 }
 
 /// An instance's exports, of either world.
@@ -121,10 +138,15 @@ pub enum Guest {
     Async(Module),
     /// The `module-sync` world: `tick` and one call at a time.
     Sync(sync_world::ModuleSync),
+    /// A shared runtime with its module loaded: a blocking `serve` that gets the
+    /// other calls inside `inbox.wait`, then one export call at a time.
+    Runtime(v0_2_0::Runtime),
 }
 
 impl GuestPre {
-    /// Instantiates the component in `store`.
+    /// Instantiates the component in `store`; a runtime then loads its module,
+    /// and a module that fails to load (a syntax error, an import that fails)
+    /// fails here with the language's report.
     pub async fn instantiate_async(
         &self,
         store: &mut wasmtime::Store<ModuleCtx>,
@@ -132,6 +154,18 @@ impl GuestPre {
         Ok(match self {
             GuestPre::Async(pre) => Guest::Async(pre.instantiate_async(store).await?),
             GuestPre::Sync(pre) => Guest::Sync(pre.instantiate_async(store).await?),
+            GuestPre::Runtime(pre, script) => {
+                let (handover, finished) = crate::handover::Handover::new();
+                store.data_mut().handover = Some(std::sync::Arc::new(handover));
+                store.data_mut().finished = Some(finished);
+                let runtime = pre.instantiate_async(&mut *store).await?;
+                let name = store.data().name.clone();
+                runtime
+                    .call_load(&mut *store, &name, script.source.as_deref())
+                    .await?
+                    .map_err(|report| wasmtime::format_err!("{}", report.trim_end()))?;
+                Guest::Runtime(runtime)
+            }
         })
     }
 }
@@ -145,6 +179,7 @@ impl Guest {
         let (info,) = match self {
             Guest::Async(m) => m.func_describe().call_async(store, ()).await?,
             Guest::Sync(m) => m.func_describe().call_async(store, ()).await?,
+            Guest::Runtime(m) => (m.call_describe(store).await?,),
         };
         Ok(info)
     }

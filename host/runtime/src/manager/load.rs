@@ -9,6 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use wasmtime::{Store, UpdateDeadline};
 
 use super::options::merge_options;
+use super::source::{Language, ModuleKind, module_kind, read_source};
 use super::{ModuleManager, file_stem};
 use crate::bindings::{self, Guest, GuestPre, ModulePre};
 use crate::config::{ModuleConfig, ResolvedOptions};
@@ -33,17 +34,37 @@ pub(super) struct Candidate {
     pub(super) timings: LoadTimings,
 }
 
-/// A module file's content, read once per load with its hash.
+/// A modules-folder entry's content, read once per load with its hash: a
+/// component's bytes, or a source module's text (none for a package, whose
+/// folder the runtime reads).
 pub(super) struct ModuleFile {
+    pub(super) kind: ModuleKind,
     pub(super) bytes: Vec<u8>,
+    pub(super) text: Option<String>,
     pub(super) hash: String,
 }
 
 impl ModuleFile {
     pub(super) fn read(path: &Path) -> Result<ModuleFile> {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let hash = content_hash(&bytes);
-        Ok(ModuleFile { bytes, hash })
+        let kind = module_kind(path).unwrap_or(ModuleKind::Component);
+        if kind == ModuleKind::Component {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let hash = content_hash(&bytes);
+            return Ok(ModuleFile {
+                kind,
+                bytes,
+                text: None,
+                hash,
+            });
+        }
+        let source = read_source(path)?;
+        Ok(ModuleFile {
+            kind,
+            bytes: Vec::new(),
+            text: source.text,
+            hash: source.hash,
+        })
     }
 }
 
@@ -86,29 +107,52 @@ impl ModuleManager {
         name: Option<&str>,
         file: ModuleFile,
     ) -> Result<Candidate> {
-        let ModuleFile { bytes, hash } = file;
-        if !is_component(&bytes) {
-            bail!("not a WebAssembly component (a core module or another file)");
-        }
-        let t0 = Instant::now();
-        let ready = self
-            .lock_warm()
-            .get(path)
-            .filter(|(h, _)| *h == hash)
-            .map(|(_, pre)| pre.clone());
-        let (pre, outcome) = match ready {
-            Some(pre) => (pre, CacheOutcome::Hit),
-            None => self.prepare(&bytes, &hash)?,
-        };
-        let compile = t0.elapsed();
-
+        let ModuleFile {
+            kind,
+            bytes,
+            text,
+            hash,
+        } = file;
         // A module's name is fixed before it runs: the file's (or the caller's),
         // as ceph-mgr names a module by its folder. `describe` cannot rename it.
         let name = name.map_or_else(|| file_stem(path), str::to_string);
         validate_name(&name)?;
         let settings = self.module_config(&name);
         let bad = |e: String| anyhow!("module `{name}`: bad configuration: {e}");
-        let sandbox = self.sandbox(&name, &settings).map_err(bad)?;
+        let mut sandbox = self.sandbox(&name, &settings).map_err(bad)?;
+        let t0 = Instant::now();
+        let (pre, outcome) = match kind.runtime() {
+            Some(language) => {
+                let runtime = self.runtime(language)?;
+                if text.is_none() {
+                    // A package: its folder, read-only, where the runtime looks.
+                    sandbox
+                        .read_only_dirs
+                        .push((path.to_path_buf(), format!("/modules/{name}")));
+                }
+                if language == Language::Python {
+                    sandbox.read_only_dirs.extend(self.python_path());
+                }
+                let script = Arc::new(bindings::Script { source: text });
+                (GuestPre::Runtime(runtime, script), CacheOutcome::Hit)
+            }
+            None => {
+                if !is_component(&bytes) {
+                    bail!("not a WebAssembly component (a core module or another file)");
+                }
+                let ready = self
+                    .lock_warm()
+                    .get(path)
+                    .filter(|(h, _)| *h == hash)
+                    .map(|(_, pre)| pre.clone());
+                match ready {
+                    Some(pre) => (pre, CacheOutcome::Hit),
+                    None => self.prepare(&bytes, &hash)?,
+                }
+            }
+        };
+        let compile = t0.elapsed();
+
         let t1 = Instant::now();
         let shared = Arc::new(Shared::default());
         let (mut store, module) = self
@@ -207,6 +251,10 @@ impl ModuleManager {
         let v = version.as_str();
         let linker = match version {
             bindings::ContractVersion::V0_1_0 => &self.linker,
+            bindings::ContractVersion::V0_2_0 => bail!(
+                "built against ceph:mgr@0.2.0's runtime world: a shared runtime, which runs \
+                 modules given as source (name it in the [runtimes] section)"
+            ),
         };
         let pre = linker
             .instantiate_pre(&component)
@@ -233,6 +281,7 @@ impl ModuleManager {
             http_hosts: settings.http_hosts.clone().into(),
             quotas: Arc::new(settings.quotas()?),
             cpu_share: settings.cpu_share()?.unwrap_or(DEFAULT_CPU_SHARE),
+            read_only_dirs: Vec::new(),
         })
     }
 
@@ -245,6 +294,7 @@ impl ModuleManager {
             http_hosts: Arc::default(),
             quotas: Arc::default(),
             cpu_share: DEFAULT_CPU_SHARE,
+            read_only_dirs: Vec::new(),
         }
     }
 

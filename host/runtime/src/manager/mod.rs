@@ -6,7 +6,10 @@
 
 mod load;
 mod options;
+mod source;
 mod standby;
+
+pub use source::{Language, ModuleKind, RuntimeLoading, entry_of, is_module_file, module_kind};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -25,6 +28,7 @@ use crate::module::{ModuleHandle, ModuleStatus, State};
 use crate::{DEFAULT_MEMORY_LIMIT, LOAD_TIMEOUT, LoadFailure, Services, bindings};
 
 use load::{ModuleFile, release_compile_memory};
+pub(crate) use options::OPTIONS_KEY;
 use options::read_disabled;
 
 /// One row of `module ls`: a running module or a file that failed to load.
@@ -38,7 +42,7 @@ pub enum ModuleRow {
     Idle {
         /// Module name (a standby names it by its file).
         name: String,
-        /// `disabled` or `standby`.
+        /// `disabled`, `standby` or `loading`.
         state: State,
         /// Its file, if the modules folder has it.
         path: Option<String>,
@@ -103,21 +107,16 @@ impl std::fmt::Display for ModuleOpError {
     }
 }
 
-/// Whether `path` names a module file: `*.wasm`, not hidden (editors' and copy
-/// tools' temporary files start with a dot).
-pub fn is_module_file(path: &Path) -> bool {
-    path.extension().is_some_and(|x| x == "wasm")
-        && path
-            .file_name()
-            .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
-}
-
 /// The module manager of one host: the single entry point through which the API,
 /// the folder watcher, HA and `serve` install, reload, enable, disable and
 /// configure modules.
 pub struct ModuleManager {
     engine: wasmtime::Engine,
     linker: Linker<ModuleCtx>,
+    /// The linker of the shared runtimes (`ceph:mgr@0.2.0` `runtime` world).
+    runtime_linker: Linker<ModuleCtx>,
+    /// The shared runtimes and the source modules waiting for them.
+    runtimes: source::Runtimes,
     cache: CompileCache,
     config: Config,
     /// Where granted data folders live.
@@ -167,10 +166,20 @@ impl ModuleManager {
         .map_err(|e| anyhow!("linking ceph:mgr/mgr-blocking: {e:#}"))?;
         Module::add_to_linker::<_, HasSelf<ModuleCtx>>(&mut linker, |ctx| ctx)
             .map_err(|e| anyhow!("linking ceph:mgr: {e:#}"))?;
+        let mut runtime_linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut runtime_linker)
+            .map_err(|e| anyhow!("linking WASI: {e:#}"))?;
+        bindings::v0_2_0::Runtime::add_to_linker::<_, HasSelf<ModuleCtx>>(
+            &mut runtime_linker,
+            |ctx| ctx,
+        )
+        .map_err(|e| anyhow!("linking ceph:mgr@0.2.0: {e:#}"))?;
         let disabled = read_disabled(&services.store)?;
         Ok(Arc::new(ModuleManager {
             engine,
             linker,
+            runtime_linker,
+            runtimes: source::Runtimes::default(),
             cache: CompileCache::new(
                 &cache_dir.map_or_else(|| state_dir.join("compiled"), Path::to_path_buf),
             )?,
@@ -199,6 +208,9 @@ impl ModuleManager {
                 Ok(Installed::Unchanged(handle)) => loaded.push(handle),
                 Ok(Installed::Disabled(name)) => {
                     tracing::info!(module = %name, "{} is disabled; not started", path.display());
+                }
+                Err(e) if e.downcast_ref::<RuntimeLoading>().is_some() => {
+                    tracing::info!("{}: {e:#}", path.display());
                 }
                 Err(e) => tracing::error!("skipping {}: {e:#}", path.display()),
             }
@@ -324,8 +336,16 @@ impl ModuleManager {
     /// Records how loading `path` went: clears or records its failure, then
     /// refreshes the module list and health.
     fn record_outcome(&self, path: &Path, error: Option<&anyhow::Error>, replacing: bool) {
+        self.runtimes.lock_loading().remove(path);
         match error {
             None => self.services.registry.clear_failure(path),
+            Some(e) if e.downcast_ref::<RuntimeLoading>().is_some() => {
+                let RuntimeLoading(language) = e.downcast_ref::<RuntimeLoading>().unwrap();
+                self.services.registry.clear_failure(path);
+                self.runtimes
+                    .lock_loading()
+                    .insert(path.to_path_buf(), *language);
+            }
             Some(e) => {
                 let file = path
                     .file_name()
@@ -370,6 +390,7 @@ impl ModuleManager {
     /// Stops the module loaded from `path` (its file was removed) and forgets the file.
     pub async fn remove_file(&self, path: &Path) {
         self.lock_warm().remove(path);
+        self.runtimes.lock_loading().remove(path);
         self.services.registry.clear_failure(path);
         self.lock_known().retain(|_, p| p != path);
         let gone = self
@@ -479,6 +500,16 @@ impl ModuleManager {
                 path: Some(path.display().to_string()),
             }));
         }
+        rows.extend(
+            self.runtimes
+                .lock_loading()
+                .keys()
+                .map(|path| ModuleRow::Idle {
+                    name: file_stem(path),
+                    state: State::Loading,
+                    path: Some(path.display().to_string()),
+                }),
+        );
         rows.extend(self.services.registry.load_failures().into_iter().map(|f| {
             ModuleRow::Failed {
                 name: file_stem(Path::new(&f.file)),
@@ -497,12 +528,12 @@ impl ModuleManager {
     }
 }
 
-/// The module files in `dir`, sorted.
+/// The module entries in `dir` (components, Python and JavaScript sources), sorted.
 fn module_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading modules folder {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| is_module_file(p) && p.is_file())
+        .filter(|p| module_kind(p).is_some())
         .collect();
     files.sort();
     Ok(files)

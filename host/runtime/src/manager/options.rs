@@ -15,7 +15,7 @@ use crate::store::Store as KvStore;
 const DISABLED_KEY: &str = "disabled_modules";
 /// Store key prefix (under the host's own name) of the options an operator set
 /// at run time, `options/<module>`: a JSON object of option name to value text.
-const OPTIONS_KEY: &str = "options/";
+pub(crate) const OPTIONS_KEY: &str = "options/";
 
 /// The option values a module gets: the config file's, overridden by those an
 /// operator set at run time (text, typed as the module declares each option; kept

@@ -23,6 +23,11 @@ impl ModuleManager {
     /// cache) and keep it ready to start, running nothing.
     pub fn warm_file(&self, path: &Path) -> Result<()> {
         let file = ModuleFile::read(path)?;
+        if file.kind != super::ModuleKind::Component {
+            // Source modules need only their runtime, which loads from the
+            // compile cache when this host takes over.
+            return Ok(());
+        }
         if let Some((hash, _)) = self.lock_warm().get(path)
             && *hash == file.hash
         {

@@ -1,0 +1,197 @@
+"""wasm-mgr's shared Python runtime: one CPython, built once, that runs one module
+given as plain source per instance.
+
+The host instantiates this component once per Python module and calls `load` with
+the module's name, and its text when it is a single file (`NAME.py`); a package in
+Ceph's layout (`NAME/__init__.py`, `NAME/module.py`, ...) is read from its
+read-only folder `/modules/NAME`. Two kinds of module run here:
+
+* Ceph's own (`from mgr_module import MgrModule`, a class named `Module`), with
+  `mgr_module` loaded from the operator's installed Ceph and the C++ layer it sits
+  on (`ceph_module`) implemented over the host's imports;
+* modules written for wasm-mgr's Python SDK (`from wasm_mgr import MgrModule`).
+
+Ceph modules block in `serve` (`threading.Event().wait(t)`, `time.sleep(t)`); those
+waits become the host's `inbox.wait`, inside which the host hands over the
+module's notifies, commands and HTTP requests, as ceph-mgr's other threads would
+enter the module meanwhile. No exception escapes into the host: a failed load or
+`serve` is answered with its traceback, a failed command answers -EINVAL with it.
+"""
+
+import importlib
+import importlib.util
+import os
+import sys
+import traceback
+import types as pytypes
+
+import wit_world
+from componentize_py_types import Err
+from wit_world.imports import inbox, types
+
+import blocking
+import ceph_module
+
+# Pre-imported so that every instance shares them in the snapshot rather than
+# importing its own copy at load time. The runtime has no standard library on
+# disk: what is not imported here is missing, unless the Python path has it.
+# (Those whose C part this CPython lacks, `bz2` say, are skipped.)
+PRELOADED = """
+    abc argparse array ast asyncio base64 binascii bisect calendar codecs collections
+    collections.abc concurrent.futures configparser contextlib contextvars copy copyreg
+    csv dataclasses datetime dbm decimal difflib email.utils enum errno fnmatch
+    fractions functools getpass gettext glob graphlib gzip hashlib heapq hmac html
+    html.entities html.parser http http.client http.cookies importlib importlib.metadata
+    importlib.resources importlib.util inspect io ipaddress itertools json json.decoder
+    locale logging logging.handlers lzma bz2 math mimetypes numbers operator os pathlib
+    pickle platform pprint queue random re sched secrets selectors shelve shlex shutil
+    signal socket ssl stat statistics string struct subprocess sysconfig tarfile
+    tempfile textwrap threading time traceback types typing typing_extensions
+    unicodedata urllib urllib.error urllib.parse urllib.request uuid warnings weakref
+    wsgiref xml.dom.minidom xml.etree.ElementTree zipfile zlib
+    email email.message email.parser email.policy email.headerregistry
+    importlib.metadata._adapters importlib.metadata._collections
+    importlib.metadata._functools importlib.metadata._itertools
+    importlib.metadata._meta importlib.metadata._text zipfile._path _strptime
+    encodings.idna encodings.ascii encodings.latin_1 encodings.utf_8 encodings.utf_16
+    encodings.cp437 encodings.unicode_escape encodings.raw_unicode_escape _pydecimal
+""".split()
+for _name in PRELOADED:
+    try:
+        importlib.import_module(_name)
+    except ImportError:
+        pass
+
+import rados, cephfs  # noqa: E401,F401  (what mgr_module and mgr_util import)
+
+import wasm_mgr  # noqa: F401  (the SDK, shared by every instance)
+
+# Ceph's module API, when the build machine has Ceph installed (the Makefile puts
+# its folders on the build's Python path): imported once here, it is shared by
+# every instance instead of imported by each. At load, each file is compared with
+# the one on the operator's Python path; if any differs, the operator's are
+# imported instead.
+CEPH_API = ("mgr_module", "mgr_util", "ceph_argparse")
+# What importing them pulls in from outside the standard library.
+CEPH_API_DEPENDENCIES = ("ceph", "prettytable", "wcwidth")
+_baked = {}
+
+
+def _digest(path):
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return None
+
+
+for _name in CEPH_API:
+    try:
+        _baked[_name] = _digest(importlib.import_module(_name).__file__)
+    except Exception:
+        pass
+for _name in ("prettytable",):
+    try:
+        importlib.import_module(_name)
+    except Exception:
+        pass
+
+
+def _use_operators_ceph(python_path):
+    """Keeps the pre-imported Ceph API only where it is the operator's own."""
+    if not _baked:
+        return
+    for name, digest in _baked.items():
+        found = next((d for d in (_digest(os.path.join(p, name + ".py")) for p in python_path)
+                      if d is not None), None)
+        if found != digest:
+            break
+    else:
+        return
+    for loaded in list(sys.modules):
+        root = loaded.split(".")[0]
+        if root in CEPH_API or root in CEPH_API_DEPENDENCIES:
+            del sys.modules[loaded]
+
+_module = None  # the loaded module's adapter
+
+
+def _traceback() -> str:
+    return traceback.format_exc()
+
+
+def _load(name: str, source):
+    python_path = [p for p in (f"/python/{i}" for i in range(16)) if os.path.isdir(p)]
+    for p in python_path:
+        if p not in sys.path:
+            sys.path.append(p)
+    _use_operators_ceph(python_path)
+    if source is not None:
+        module = pytypes.ModuleType(name)
+        module.__file__ = f"/modules/{name}.py"
+        sys.modules[name] = module
+        exec(compile(source, module.__file__, "exec"), module.__dict__)
+    else:
+        spec = importlib.util.spec_from_file_location(
+            name, f"/modules/{name}/__init__.py",
+            submodule_search_locations=[f"/modules/{name}"])
+        if spec is None:
+            raise ImportError(f"no package at /modules/{name}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    world = getattr(module, "WitWorld", None)
+    if world is not None:
+        return wasm_mgr.Adapter(world())
+    cls = getattr(module, "Module", None)
+    if cls is None:
+        raise ImportError(f"module {name} defines no `Module` class (Ceph's layout) "
+                          "and no `WitWorld` (wasm-mgr's SDK: WitWorld = export(MyModule))")
+    return ceph_module.Adapter(name, cls)
+
+
+def _dispatch(incoming) -> None:
+    """Runs one call the host handed over inside a wait."""
+    if isinstance(incoming, inbox.Incoming_Notify):
+        _module.notify(incoming.value)
+    elif isinstance(incoming, inbox.Incoming_Command):
+        call = incoming.value
+        inbox.answer_command(call.id, _module.command(call.command, call.inbuf))
+    elif isinstance(incoming, inbox.Incoming_Http):
+        call = incoming.value
+        inbox.answer_http(call.id, _module.http(call.request))
+    elif isinstance(incoming, inbox.Incoming_Shutdown):
+        _module.shutdown()
+
+
+blocking.install(_dispatch)
+
+
+class WitWorld(wit_world.WitWorld):
+    def load(self, name: str, source) -> None:
+        global _module
+        try:
+            _module = _load(name, source)
+        except BaseException:
+            raise Err(f"loading Python module {name} failed:\n{_traceback()}")
+
+    def describe(self) -> types.ModuleInfo:
+        return _module.describe()
+
+    def serve(self) -> None:
+        try:
+            _module.serve()
+        except BaseException:
+            raise Err(_traceback())
+
+    def notify(self, notification: types.Notification) -> None:
+        _module.notify(notification)
+
+    def on_shutdown(self) -> None:
+        _module.shutdown()
+
+    def handle_command(self, command: str, inbuf: str) -> types.CommandResult:
+        return _module.command(command, inbuf)
+
+    def handle_http(self, request: types.HttpRequest) -> types.HttpResponse:
+        return _module.http(request)
