@@ -630,6 +630,34 @@ impl Host {
         Ok((resp.status().as_u16(), resp.json().await?))
     }
 
+    /// Runs a module command given as words with an input buffer (`ceph -i`);
+    /// the HTTP status and the JSON answer.
+    pub async fn command_input(
+        &self,
+        module: &str,
+        words: &str,
+        inbuf: &str,
+    ) -> Result<(u16, Value)> {
+        let words: Vec<&str> = words.split_whitespace().collect();
+        let resp = self
+            .client
+            .post(self.url(&format!("/api/modules/{module}/command")))
+            .json(&json!({ "words": words, "inbuf": inbuf }))
+            .send()
+            .await?;
+        Ok((resp.status().as_u16(), resp.json().await?))
+    }
+
+    /// Waits until module `name` runs (a source module shows `loading` until its
+    /// runtime is compiled); its `module ls` row.
+    pub async fn wait_running(&self, name: &str, timeout: Duration) -> Result<Value> {
+        self.wait_for(timeout, &format!("module {name} to run"), || async {
+            let row = self.module(name).await.unwrap_or(Value::Null);
+            Ok((row["state"] == "running").then_some(row))
+        })
+        .await
+    }
+
     /// Has the probe module send a cluster command through `send-command` to `target`
     /// (`mon`, `mgr`, `osd.1`); returns the host's answer: `retval`/`stdout`/`stderr`,
     /// or `error` when the host refused.

@@ -29,6 +29,8 @@ import wit_world
 from componentize_py_types import Err
 from wit_world.imports import inbox, types
 
+# The SDK first: it sets `errno` to Linux's numbers before anything reads them.
+import wasm_mgr
 import blocking
 import ceph_module
 
@@ -64,7 +66,6 @@ for _name in PRELOADED:
 
 import rados, cephfs  # noqa: E401,F401  (what mgr_module and mgr_util import)
 
-import wasm_mgr  # noqa: F401  (the SDK, shared by every instance)
 
 # Ceph's module API, when the build machine has Ceph installed (the Makefile puts
 # its folders on the build's Python path): imported once here, it is shared by

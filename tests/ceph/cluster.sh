@@ -6,6 +6,8 @@
 #   cluster.sh stop DIR           stop exactly the daemons started in DIR
 #   cluster.sh osd-stop DIR ID    stop one OSD (gracefully)
 #   cluster.sh osd-start DIR ID   start it again
+#   cluster.sh osd-crash DIR ID   SIGSEGV one OSD: it writes a crash report under
+#                                 DIR/crash/<crash id>/meta, as a real crash does
 #   cluster.sh mon-kill DIR       kill -9 the monitor
 #   cluster.sh mon-start DIR      start the monitor again
 #   cluster.sh mgr-start DIR ID   start ceph-mgr ID (a new one gets a key and its
@@ -101,7 +103,8 @@ start() {
   local nosd=${1:-3} port prom fsid i uuid
   need
   [ -e "$DIR/ceph.conf" ] && die "$DIR already holds a cluster; stop it and remove the folder first"
-  mkdir -p "$DIR"/{run,log,mon,mgr,osd}
+  # Daemons write crash reports under DIR/crash only if the folder exists.
+  mkdir -p "$DIR"/{run,log,mon,mgr,osd,crash}
   DIR=$(cd "$DIR" && pwd)
   port=$(free_port)
   prom=$(free_port)
@@ -212,6 +215,12 @@ case "$cmd" in
   stop) stop ;;
   osd-stop) stop_daemon "$DIR" "osd.${3:?osd id}" ;;
   osd-start) rm -f "$DIR/run/osd.$3.pid"; start_osd "${3:?osd id}" ;;
+  osd-crash)
+    pid=$(pid_of "$DIR" "osd.${3:?osd id}")
+    alive "$pid" || die "osd.$3 is not running"
+    kill -SEGV "$pid"
+    wait_gone "$pid" 30 || die "osd.$3 did not die of SIGSEGV"
+    ;;
   mon-kill)
     pid=$(pid_of "$DIR" mon.a)
     alive "$pid" && kill -9 "$pid"

@@ -92,9 +92,18 @@ impl CompileCache {
                 let tmp = self.dir.join(format!("{hash}.tmp{}", std::process::id()));
                 let stored =
                     std::fs::write(&tmp, compiled).and_then(|()| std::fs::rename(&tmp, &path));
-                if let Err(e) = stored {
-                    tracing::warn!("could not cache compiled component: {e}");
-                    let _ = std::fs::remove_file(&tmp);
+                match stored {
+                    // Run the code mapped from the file just written, not the
+                    // copy in anonymous memory: the page cache shares it.
+                    // SAFETY: as above, a file this host wrote.
+                    Ok(()) => match unsafe { Component::deserialize_file(engine, &path) } {
+                        Ok(mapped) => return Ok((mapped, CacheOutcome::Compiled)),
+                        Err(e) => tracing::warn!("could not map {}: {e}", path.display()),
+                    },
+                    Err(e) => {
+                        tracing::warn!("could not cache compiled component: {e}");
+                        let _ = std::fs::remove_file(&tmp);
+                    }
                 }
             }
             Err(e) => tracing::warn!("could not serialise compiled component: {e}"),

@@ -454,7 +454,7 @@ async fn module_command(
         Err(e) => return error(e.status(), e.body_text()),
     };
     let Some(module) = api.manager.services.registry.get(&name) else {
-        return error(StatusCode::NOT_FOUND, format!("no module `{name}`"));
+        return absent(&api, &name);
     };
     if body.is_help() {
         return result_json(help(&module.signatures));
@@ -720,6 +720,21 @@ async fn module_http(State(api): State<Api>, request: Request) -> Response {
     forward_http(&api, &name, sub, request).await
 }
 
+/// The answer for a module that is not in the registry: 503 while its runtime is
+/// compiled, else 404.
+fn absent(api: &Api, name: &str) -> Response {
+    match api.manager.loading(name) {
+        Some(language) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "module `{name}` is loading: the {} runtime is being compiled",
+                language.as_str()
+            ),
+        ),
+        None => error(StatusCode::NOT_FOUND, format!("no module `{name}`")),
+    }
+}
+
 /// Passes a request to module `name` as `path`; 404 for an unknown module or one
 /// without HTTP, 413 for a body over [`MAX_BODY`], 503 with the reason when the
 /// module is not running, busy or too slow.
@@ -728,7 +743,7 @@ async fn forward_http(api: &Api, name: &str, path: String, request: Request) -> 
         return standby(api);
     }
     let Some(module) = api.manager.services.registry.get(name) else {
-        return error(StatusCode::NOT_FOUND, format!("no module `{name}`"));
+        return absent(api, name);
     };
     if !module.info.http {
         return error(

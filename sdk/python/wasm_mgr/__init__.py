@@ -36,6 +36,31 @@ import wit_world
 from componentize_py_types import Err
 from wit_world.imports import cluster, mgr, types
 
+# Linux's errno numbers. A command answers -errno to Ceph's tools, which read
+# Linux's numbers; CPython built for WASI has WASI's (EINVAL is 28 there, not 22),
+# so the `errno` module is set to Linux's for this module and every other.
+_LINUX_ERRNO = {
+    "EPERM": 1, "ENOENT": 2, "ESRCH": 3, "EINTR": 4, "EIO": 5, "ENXIO": 6, "E2BIG": 7,
+    "ENOEXEC": 8, "EBADF": 9, "ECHILD": 10, "EAGAIN": 11, "EWOULDBLOCK": 11, "ENOMEM": 12,
+    "EACCES": 13, "EFAULT": 14, "EBUSY": 16, "EEXIST": 17, "EXDEV": 18, "ENODEV": 19,
+    "ENOTDIR": 20, "EISDIR": 21, "EINVAL": 22, "ENFILE": 23, "EMFILE": 24, "ENOTTY": 25,
+    "ETXTBSY": 26, "EFBIG": 27, "ENOSPC": 28, "ESPIPE": 29, "EROFS": 30, "EMLINK": 31,
+    "EPIPE": 32, "EDOM": 33, "ERANGE": 34, "EDEADLK": 35, "ENAMETOOLONG": 36, "ENOLCK": 37,
+    "ENOSYS": 38, "ENOTEMPTY": 39, "ELOOP": 40, "ENOMSG": 42, "EIDRM": 43, "ENOSTR": 60,
+    "ENODATA": 61, "ETIME": 62, "ENOSR": 63, "ENOLINK": 67, "EPROTO": 71, "EBADMSG": 74,
+    "EOVERFLOW": 75, "EILSEQ": 84, "ENOTSOCK": 88, "EDESTADDRREQ": 89, "EMSGSIZE": 90,
+    "EPROTOTYPE": 91, "ENOPROTOOPT": 92, "EPROTONOSUPPORT": 93, "EOPNOTSUPP": 95,
+    "ENOTSUP": 95, "EAFNOSUPPORT": 97, "EADDRINUSE": 98, "EADDRNOTAVAIL": 99,
+    "ENETDOWN": 100, "ENETUNREACH": 101, "ENETRESET": 102, "ECONNABORTED": 103,
+    "ECONNRESET": 104, "ENOBUFS": 105, "EISCONN": 106, "ENOTCONN": 107, "ETIMEDOUT": 110,
+    "ECONNREFUSED": 111, "EHOSTUNREACH": 113, "EALREADY": 114, "EINPROGRESS": 115,
+    "ESTALE": 116, "EDQUOT": 122, "ECANCELED": 125, "EOWNERDEAD": 130,
+    "ENOTRECOVERABLE": 131,
+}
+for _name, _number in _LINUX_ERRNO.items():
+    setattr(errno, _name, _number)
+errno.errorcode = {n: name for name, n in _LINUX_ERRNO.items()}
+
 try:  # a component of its own: the async `module` world
     from wit_world.imports import mgr_async
     _blocking = None
@@ -508,7 +533,11 @@ def export(cls):
         _check_handler_order(base)
     derived = _derived_commands(cls)
 
-    class WitWorld(wit_world.WitWorld):
+    # On the shared runtime the runtime's loader is the component's world; this
+    # class only holds the module's exports.
+    base = wit_world.WitWorld if mgr_async is not None else object
+
+    class WitWorld(base):
         def __init__(self):
             self.module = _instance(cls)
 

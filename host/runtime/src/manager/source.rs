@@ -308,6 +308,15 @@ impl ModuleManager {
         }
     }
 
+    /// Whether module `name` waits for its runtime to be compiled, and for which.
+    pub fn loading(&self, name: &str) -> Option<Language> {
+        self.runtimes
+            .lock_loading()
+            .iter()
+            .find(|(path, _)| super::file_stem(path) == name)
+            .map(|(_, language)| *language)
+    }
+
     /// Whether the runtime for `language` is compiled (for tests and benchmarks).
     pub fn runtime_ready(&self, language: Language) -> bool {
         matches!(self.runtimes.state(language), RuntimeState::Ready(_))
