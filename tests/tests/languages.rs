@@ -63,6 +63,8 @@ async fn tally_in_python() -> Result<()> {
 async fn the_python_iostat_module_runs_beside_rust_modules() -> Result<()> {
     let config = "[modules.iostat.options]\ninterval = 1\n";
     let host = Host::start(&["iostat", "status", "prometheus"], Some(config), &[]).await?;
+    // Plain source on the shared runtime: `loading` until the runtime is ready.
+    host.wait_running("iostat", FIRST_LOAD).await?;
     let stats = host
         .wait_for(FIRST_LOAD, "iostat samples and notifies", || async {
             let s = host.command_json("iostat", "iostat stats").await?;
