@@ -102,7 +102,7 @@ install-source-modules:
 
 ## JavaScript: componentize-js (npm) in target/js. A JavaScript module is plain
 ## source, `NAME.js`, run by the shared JavaScript runtime: one componentize-js
-## component (runtimes/javascript with the SDK's core, sdk/js/core.js) built against
+## component (runtimes/javascript with the SDK, sdk/js/wasm-mgr.js) built against
 ## ceph:mgr@0.2.0's `runtime` world, which the host compiles once per machine. A
 ## module may still be built into a component of its own for the 0.1.0
 ## `module-sync` world (componentize-js cannot build async exports yet), as the
@@ -111,7 +111,7 @@ JS_TOOLS        := target/js
 COMPONENTIZE_JS := $(JS_TOOLS)/node_modules/.bin/componentize-js
 # Without wasi:http: a module's outgoing HTTP is the host's to grant.
 JS_FLAGS        := --disable http --disable fetch-event
-JS_SDK          := sdk/js/core.js sdk/js/wasm-mgr.js
+JS_SDK          := sdk/js/wasm-mgr.js
 JS_MODULES      :=
 JS_TEST_MODULES := osdwatch-sync
 # Shipped modules that were components and are source now: their stale builds go.
@@ -121,16 +121,22 @@ $(COMPONENTIZE_JS):
 	mkdir -p $(JS_TOOLS)
 	npm install --prefix $(JS_TOOLS) --no-audit --no-fund "@bytecodealliance/componentize-js@0.23.0"
 
-JS_RUNTIME      := target/runtimes/javascript.wasm
-JS_RUNTIME_WIT  := wit/0.2.0
-JS_RUNTIME_SRC  := $(wildcard runtimes/javascript/*.js)
-# The runtime's sources and the SDK's core are copied into one folder, where
-# componentize-js resolves the entry's relative imports; built from its parent, so
-# that the runtime's own frames in a module's stack read `wasm-mgr/core.js:...`.
+JS_RUNTIME       := target/runtimes/javascript.wasm
+JS_RUNTIME_WIT   := wit/0.2.0
+JS_RUNTIME_SRC   := runtimes/javascript/runtime.js
 JS_RUNTIME_BUILD := target/js-build/runtime
-$(JS_RUNTIME): $(JS_RUNTIME_SRC) sdk/js/core.js $(wildcard $(JS_RUNTIME_WIT)/*.wit) | $(COMPONENTIZE_JS)
+# The runtime and the SDK go into one folder, where componentize-js resolves the
+# entry's relative imports; the SDK with the runtime's imports (imports.js) in place
+# of its `<imports>` block. Built from the folder's parent, so that the runtime's
+# own frames in a module's stack read `wasm-mgr/...js`, never a module's `NAME.js`.
+$(JS_RUNTIME): $(JS_RUNTIME_SRC) runtimes/javascript/imports.js $(JS_SDK) $(wildcard $(JS_RUNTIME_WIT)/*.wit) | $(COMPONENTIZE_JS)
 	@mkdir -p $(dir $@) $(JS_RUNTIME_BUILD)/wasm-mgr
-	cp $(JS_RUNTIME_SRC) sdk/js/core.js $(JS_RUNTIME_BUILD)/wasm-mgr/
+	cp $(JS_RUNTIME_SRC) $(JS_RUNTIME_BUILD)/wasm-mgr/
+	awk -v with=runtimes/javascript/imports.js \
+	  '/^\/\/ <imports>/ { while ((getline l < with) > 0) print l; skip = 1; found++; next } \
+	   /^\/\/ <\/imports>/ { skip = 0; next } !skip { print } \
+	   END { if (found != 1 || skip) { print "no <imports> block in the SDK" > "/dev/stderr"; exit 1 } }' \
+	  $(JS_SDK) > $(JS_RUNTIME_BUILD)/wasm-mgr/wasm-mgr.js
 	cd $(JS_RUNTIME_BUILD) && $(CURDIR)/$(COMPONENTIZE_JS) --wit $(CURDIR)/$(JS_RUNTIME_WIT) \
 	  --world-name runtime $(JS_FLAGS) -o $(CURDIR)/$@ wasm-mgr/runtime.js
 js-runtime: $(JS_RUNTIME)

@@ -1,4 +1,8 @@
-// osdwatch: a record of OSDs going up, down, in and out, written in JavaScript.
+// osdwatch built the older way: a JavaScript module componentized into a component
+// of its own for ceph:mgr@0.1.0's `module-sync` world (the host calls `tick`),
+// importing the SDK's `./wasm-mgr.js`. The shipped osdwatch is now plain source on
+// the shared runtime (`modules/osdwatch/osdwatch.js`); this twin keeps the
+// single-component build covered (`make build-js-modules`, tests/tests/js_runtime.rs).
 //
 // Between ticks the host delivers `osd_map` notifies; each one compares the map
 // with the last and records the changes (kept in the store, so they survive a
