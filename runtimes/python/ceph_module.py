@@ -22,6 +22,8 @@ from wit_world.imports import cluster, mgr, mgr_blocking, types
 
 import blocking
 
+# Ceph 16.2's defaults of the options its modules read, for those the cluster's
+# configuration does not set.
 _CEPH_OPTION_DEFAULTS = {
     "debug_mgr": "2/5",
     "log_to_file": False,
@@ -30,10 +32,33 @@ _CEPH_OPTION_DEFAULTS = {
     "mon_pg_warn_max_object_skew": 10.0,
     "osd_pool_default_size": 3,
     "osd_pool_default_min_size": 0,
+    "osd_pool_default_pg_num": 32,
     "mon_max_pg_per_osd": 250,
+    "mon_target_pg_per_osd": 100,
+    "mon_osd_min_in_ratio": 0.75,
+    "mon_osd_down_out_interval": 600,
+    "target_max_misplaced_ratio": 0.05,
     "device_failure_prediction_mode": "none",
+    "mds_max_snaps_per_dir": 100,
+    "rbd_default_pool": "rbd",
+    "keyring": "",
     "mgr_module_path": "/usr/share/ceph/mgr",
 }
+
+
+def _typed(text):
+    """A configuration value as ceph-mgr's typed options give it: booleans and
+    numbers as such, anything else as text."""
+    if not isinstance(text, str):
+        return text
+    if text in ("true", "false"):
+        return text == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 _NOTIFY_NAMES = {
     types.NotifyKind.MON_MAP: "mon_map",
@@ -235,12 +260,34 @@ class BaseMgrModule:
     # --- cluster state -------------------------------------------------------
 
     def _ceph_get(self, data_name):
+        # ceph-mgr gives these two as {"json": "<the JSON text>"}, and "config" as
+        # the manager's own options, name to value.
+        if data_name in ("health", "mon_status"):
+            return {"json": cluster.get(data_name)}
+        if data_name == "config":
+            return self._config()
         try:
             return json.loads(cluster.get(data_name))
         except Err:
             # ceph-mgr answers an unknown name with None (and logs it).
             mgr.log(mgr.LogLevel.WARN, f"get({data_name!r}): not known to wasm-mgr")
             return None
+
+    def _config_entries(self):
+        try:
+            return json.loads(cluster.get("config"))
+        except Err:
+            return []
+
+    def _config(self):
+        me = f"mgr.{mgr.mgr_id()}"
+        config = {k: str(v) if not isinstance(v, str) else v
+                  for k, v in _CEPH_OPTION_DEFAULTS.items()}
+        for section in ("global", "mgr", me):
+            for entry in self._config_entries():
+                if entry.get("section") == section and "name" in entry:
+                    config[entry["name"]] = str(entry.get("value", ""))
+        return config
 
     def _ceph_get_server(self, hostname):
         def info(server):
@@ -354,12 +401,12 @@ class BaseMgrModule:
     def _ceph_get_option(self, key):
         me = f"mgr.{mgr.mgr_id()}"
         found = {}
-        for entry in self._ceph_get("config") or []:
+        for entry in self._config_entries():
             if entry.get("name") == key and entry.get("section") in ("global", "mgr", me):
                 found[entry["section"]] = entry.get("value")
         for section in (me, "mgr", "global"):
             if section in found:
-                return found[section]
+                return _typed(found[section])
         if key == "log_file":
             return f"/var/log/ceph/ceph-{me}.log"
         return _CEPH_OPTION_DEFAULTS.get(key)

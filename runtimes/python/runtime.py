@@ -50,7 +50,9 @@ PRELOADED = """
     signal socket ssl stat statistics string struct subprocess sysconfig tarfile
     tempfile textwrap threading time traceback types typing typing_extensions
     unicodedata urllib urllib.error urllib.parse urllib.request uuid warnings weakref
-    wsgiref xml.dom.minidom xml.etree.ElementTree zipfile zlib
+    wsgiref xml.dom.minidom xml.etree.ElementTree xml.sax xml.sax.saxutils zipfile zlib
+    smtplib email.mime.text email.mime.multipart email.charset email.encoders
+    http.cookiejar http.server concurrent.futures.thread urllib.response netrc
     email email.message email.parser email.policy email.headerregistry
     importlib.metadata._adapters importlib.metadata._collections
     importlib.metadata._functools importlib.metadata._itertools
@@ -64,7 +66,7 @@ for _name in PRELOADED:
     except ImportError:
         pass
 
-import rados, cephfs  # noqa: E401,F401  (what mgr_module and mgr_util import)
+import rados, cephfs, rbd  # noqa: E401,F401  (what mgr_module, mgr_util and some modules import)
 
 
 # Ceph's module API, when the build machine has Ceph installed (the Makefile puts
@@ -144,11 +146,22 @@ def _load(name: str, source):
     world = getattr(module, "WitWorld", None)
     if world is not None:
         return wasm_mgr.Adapter(world())
-    cls = getattr(module, "Module", None)
+    cls = getattr(module, "Module", None) or _mgr_module_class(module)
     if cls is None:
         raise ImportError(f"module {name} defines no `Module` class (Ceph's layout) "
                           "and no `WitWorld` (wasm-mgr's SDK: WitWorld = export(MyModule))")
     return ceph_module.Adapter(name, cls)
+
+
+def _mgr_module_class(module):
+    """The module's class as ceph-mgr finds it when none is named `Module`: the
+    one class of the package that derives from `mgr_module.MgrModule`."""
+    base = getattr(sys.modules.get("mgr_module"), "MgrModule", None)
+    if base is None:
+        return None
+    found = [v for v in vars(module).values()
+             if isinstance(v, type) and issubclass(v, base) and v is not base]
+    return found[0] if len(found) == 1 else None
 
 
 def _dispatch(incoming) -> None:

@@ -109,7 +109,11 @@ impl Signature {
         let open: Vec<&Arg> = self
             .args
             .iter()
-            .filter(|a| a.kind != ArgType::Bool && !dict.contains_key(&a.name))
+            // A declared `format` (as Ceph's own modules declare it) takes only
+            // `--format`, as the ceph CLI gives it.
+            .filter(|a| {
+                a.kind != ArgType::Bool && a.name != "format" && !dict.contains_key(&a.name)
+            })
             .collect();
         for arg in open {
             if arg.many {
@@ -175,7 +179,8 @@ fn parse_arg(cmd: &str, token: &str) -> Result<Arg, String> {
         match key {
             "name" => name = Some(value.to_string()),
             "type" => kind = Some(value.to_string()),
-            "req" => required = value != "false",
+            // Ceph's modules write what Python prints: `req=False`.
+            "req" => required = !value.eq_ignore_ascii_case("false"),
             "n" => many = value == "N",
             "strings" => choices = value.split('|').map(str::to_string).collect(),
             // Other descriptor keys (range, goodchars, allowdash) only refine validation.
@@ -183,7 +188,7 @@ fn parse_arg(cmd: &str, token: &str) -> Result<Arg, String> {
         }
     }
     let name = name.ok_or_else(|| format!("`{cmd}`: argument `{token}` has no name"))?;
-    if name == "prefix" || name == "format" {
+    if name == "prefix" {
         return Err(format!(
             "`{cmd}`: `{name}` is reserved in ceph's command dict; name the argument otherwise"
         ));
@@ -421,6 +426,15 @@ mod tests {
         assert!(words_to_command(&s, &words("mon dump")).is_err());
         assert!(Signature::parse("name=x,type=CephString").is_err());
         assert!(Signature::parse("osd name=x").is_err());
+        assert!(Signature::parse("osd name=prefix,type=CephString").is_err());
+        // Ceph's own modules declare `format`; only `--format` fills it.
+        let s = sigs(&["osd pool autoscale-status name=format,type=CephString,req=false"]);
+        let v = words_to_command(&s, &words("osd pool autoscale-status --format json")).unwrap();
+        assert_eq!(v["format"], "json");
+        assert!(words_to_command(&s, &words("osd pool autoscale-status json")).is_err());
+        let s = sigs(&["telemetry show name=channels,type=CephString,n=N,req=False"]);
+        let v = words_to_command(&s, &words("telemetry show")).unwrap();
+        assert_eq!(v, serde_json::json!({"prefix": "telemetry show"}));
         assert!(Signature::parse("ls name=prefix,type=CephString").is_err());
     }
 }
