@@ -93,12 +93,14 @@ $(PY_RUNTIME): $(PY_RUNTIME_SRC) $(PY_SDK) $(wildcard $(RUNTIME_WIT)/*.wit) | $(
 
 runtimes: $(PY_RUNTIME)
 
-## Shipped modules given as source go into the modules folder as they are.
+## Shipped modules given as source go into the modules folder as they are: the
+## Python package iostat/ and the JavaScript file osdwatch.js.
 SOURCE_MODULES := iostat
 install-source-modules:
 	@mkdir -p $(OUT)
 	@for m in $(SOURCE_MODULES); do rm -rf $(OUT)/$$m; mkdir -p $(OUT)/$$m; \
 	  cp modules/$$m/*.py $(OUT)/$$m/; done
+	@cp modules/osdwatch/osdwatch.js $(OUT)/osdwatch.js
 
 ## JavaScript: componentize-js (npm) in target/js. A JavaScript module is plain
 ## source, `NAME.js`, run by the shared JavaScript runtime: one componentize-js

@@ -100,7 +100,15 @@ async fn the_python_iostat_module_runs_beside_rust_modules() -> Result<()> {
 
 #[tokio::test]
 async fn the_javascript_osdwatch_module_runs_beside_rust_and_python_modules() -> Result<()> {
-    let mut host = Host::start(&["osdwatch", "iostat", "status"], None, &[]).await?;
+    // osdwatch built the old way, as a single componentize-js component (the
+    // shipped osdwatch is plain source now: tests/tests/js_runtime.rs).
+    let mut host = Host::start(
+        &["osdwatch-sync as osdwatch", "iostat", "status"],
+        None,
+        &[],
+    )
+    .await?;
+    host.wait_running("iostat", FIRST_LOAD).await?;
     // A sync module, listed like any other.
     let row = host.module("osdwatch").await?;
     ensure!(row["state"] == "running", "{row}");
@@ -138,7 +146,8 @@ async fn the_javascript_osdwatch_module_runs_beside_rust_and_python_modules() ->
         .command_json("osdwatch", "osdwatch events --format json")
         .await?;
     ensure!(after == events, "after a restart: {after}");
-    // The Python module in the same host answered all along.
+    // The Python module in the same host runs again after the restart.
+    host.wait_running("iostat", FIRST_LOAD).await?;
     host.command_ok("iostat", "iostat").await?;
     Ok(())
 }

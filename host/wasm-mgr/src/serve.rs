@@ -105,7 +105,11 @@ impl Duties for ModuleDuties {
 }
 
 /// Builds the host and loads the modules; the API is listening when this returns.
-pub async fn start(opts: ServeOptions) -> Result<Host> {
+pub async fn start(mut opts: ServeOptions) -> Result<Host> {
+    // One spelling of every module's path: the folder watcher sees absolute
+    // paths, whatever folder `--modules` named.
+    opts.modules = std::fs::canonicalize(&opts.modules)
+        .with_context(|| format!("the modules folder {}", opts.modules.display()))?;
     let config = match &opts.config {
         Some(path) => Config::load(path)?,
         None => Config::default(),

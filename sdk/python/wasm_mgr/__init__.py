@@ -570,7 +570,7 @@ def export(cls):
             except HostError as e:
                 answer = (-e.errno, "", e.message)
             except Exception:  # a bug in the handler: answered, as ceph-mgr does
-                answer = (-errno.EIO, "", traceback.format_exc())
+                answer = (-errno.EINVAL, "", traceback.format_exc())
             return _result(answer)
 
         async def handle_http(self, request: types.HttpRequest) -> types.HttpResponse:
