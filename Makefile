@@ -80,14 +80,15 @@ PY_RUNTIME     := $(RUNTIMES_OUT)/python.wasm
 PY_RUNTIME_SRC := $(wildcard runtimes/python/*.py)
 # Ceph's module API, pre-imported into the runtime when this machine has Ceph (the
 # runtime checks at load that the operator's files are the same): mgr_module and
-# mgr_util, and of Debian's Python packages only what they import.
+# mgr_util, and a copy of only what they import of Debian's Python packages
+# (the build sees no symbolic link that leads out of a folder it is given).
 CEPH_MGR_DIR   := $(wildcard /usr/share/ceph/mgr)
 CEPH_PY_LINKS  := target/ceph-python
 CEPH_PY_DEPS   := $(wildcard $(addprefix /usr/lib/python3/dist-packages/,ceph_argparse.py ceph \
                     prettytable prettytable-*.dist-info wcwidth wcwidth-*-info))
 $(PY_RUNTIME): $(PY_RUNTIME_SRC) $(PY_SDK) $(wildcard $(RUNTIME_WIT)/*.wit) | $(COMPONENTIZE_PY)
 	@mkdir -p $(RUNTIMES_OUT) && rm -rf $(CEPH_PY_LINKS) && mkdir -p $(CEPH_PY_LINKS)
-	@for d in $(CEPH_PY_DEPS); do ln -s $$d $(CEPH_PY_LINKS)/; done
+	@for d in $(CEPH_PY_DEPS); do cp -r $$d $(CEPH_PY_LINKS)/; done
 	$(COMPONENTIZE_PY) -d $(RUNTIME_WIT) -w runtime componentize -p runtimes/python -p sdk/python \
 	  $(addprefix -p ,$(CEPH_MGR_DIR)) -p $(CEPH_PY_LINKS) runtime -o $@
 

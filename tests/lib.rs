@@ -147,6 +147,39 @@ pub fn rss_mib(pid: u32) -> Result<f64> {
     Ok(proc_status(pid, "VmRSS:")? as f64 / 1024.0)
 }
 
+/// A process's memory as `/proc/<pid>/smaps_rollup` counts it, in MiB: its
+/// proportional set size (shared pages split between the processes that map
+/// them) and its anonymous memory. Unlike `VmRSS`, neither counts a runtime's
+/// compiled code, mapped from one file, again for every instance.
+#[derive(Debug, Clone, Copy)]
+pub struct Smaps {
+    /// `Pss:`.
+    pub pss_mib: f64,
+    /// `Anonymous:`.
+    pub anon_mib: f64,
+    /// `Rss:`.
+    pub rss_mib: f64,
+}
+
+/// Reads `/proc/<pid>/smaps_rollup`.
+pub fn smaps_rollup(pid: u32) -> Result<Smaps> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
+    let field = |name: &str| -> Result<f64> {
+        let kib: u64 = text
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .with_context(|| format!("no {name} in smaps_rollup of {pid}"))?
+            .parse()?;
+        Ok(kib as f64 / 1024.0)
+    };
+    Ok(Smaps {
+        pss_mib: field("Pss:")?,
+        anon_mib: field("Anonymous:")?,
+        rss_mib: field("Rss:")?,
+    })
+}
+
 /// The `promtool` to check exposition pages with: `$PROMTOOL` (the Makefile sets
 /// it), else the one on `PATH`.
 pub fn promtool() -> PathBuf {

@@ -56,7 +56,60 @@ pub enum CacheOutcome {
     Compiled,
 }
 
+/// Compiles the component in `input` for this host's engine into `output` (what
+/// `wasm-mgr compile` does in a child process, so that the host's memory never
+/// holds the compiler's working set for a large component).
+pub fn compile_to_file(input: &Path, output: &Path) -> Result<()> {
+    let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    let engine = new_engine()?;
+    let compiled = engine
+        .precompile_component(&bytes)
+        .map_err(|e| anyhow::anyhow!("compiling {}: {e:#}", input.display()))?;
+    let tmp = output.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, compiled)
+        .and_then(|()| std::fs::rename(&tmp, output))
+        .with_context(|| format!("writing {}", output.display()))
+}
+
 impl CompileCache {
+    /// Like [`CompileCache::component`], but a missing entry is compiled by
+    /// `compiler compile INPUT OUTPUT` in a child process at low priority, and the
+    /// result mapped from the cache file: the host's memory never holds the
+    /// compiler's working set, and its own work keeps the CPU first.
+    pub async fn component_out_of_process(
+        &self,
+        engine: &wasmtime::Engine,
+        compiler: &Path,
+        input: &Path,
+        hash: &str,
+    ) -> Result<(Component, CacheOutcome)> {
+        let path = self.dir.join(format!("{hash}.cwasm"));
+        let mut outcome = CacheOutcome::Hit;
+        // SAFETY (both): files written by this host's own engine into its own
+        // cache; wasmtime refuses a header of another engine or configuration.
+        if !path.exists() || unsafe { Component::deserialize_file(engine, &path) }.is_err() {
+            outcome = CacheOutcome::Compiled;
+            let status = tokio::process::Command::new(compiler)
+                .arg("compile")
+                .arg(input)
+                .arg(&path)
+                .kill_on_drop(true)
+                .status()
+                .await
+                .with_context(|| format!("running {} compile", compiler.display()))?;
+            if !status.success() {
+                anyhow::bail!(
+                    "{} compile {} failed ({status})",
+                    compiler.display(),
+                    input.display()
+                );
+            }
+        }
+        let component = unsafe { Component::deserialize_file(engine, &path) }
+            .map_err(|e| anyhow::anyhow!("loading {}: {e:#}", path.display()))?;
+        Ok((component, outcome))
+    }
+
     /// A cache in `dir` (created if missing).
     pub fn new(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir)

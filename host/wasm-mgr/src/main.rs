@@ -56,6 +56,16 @@ enum Action {
         #[command(subcommand)]
         action: ModuleAction,
     },
+    /// Compile a component for this host's engine into a file, as the host does
+    /// in a child process for its language runtimes (its memory then never holds
+    /// the compiler's working set). Runs at low CPU priority.
+    #[command(hide = true)]
+    Compile {
+        /// The component.
+        input: PathBuf,
+        /// Where the compiled form goes.
+        output: PathBuf,
+    },
     /// Run a module command, ceph-style: `wasm-mgr command status osd status`.
     Command {
         /// The command's input, from a file (`-` for standard input), as `ceph -i`;
@@ -342,6 +352,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 }
             };
             println!("{name}: {}", client.module_op(&name, op).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::Compile { input, output } => {
+            // SAFETY: setpriority on this process only.
+            unsafe {
+                libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+            }
+            wasm_mgr_runtime::engine::compile_to_file(&input, &output)?;
             Ok(ExitCode::SUCCESS)
         }
         Action::New {

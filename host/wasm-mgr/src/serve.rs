@@ -196,6 +196,11 @@ pub async fn start(mut opts: ServeOptions) -> Result<Host> {
         &opts.state_dir,
         opts.compile_cache.as_deref(),
     )?;
+    // The language runtimes (tens of MB each) compile in a child process: this
+    // host's memory never holds the compiler's working set for them.
+    if let Ok(exe) = std::env::current_exe() {
+        manager.compile_out_of_process(exe);
+    }
     tokio::spawn(fan_out(services.clone()));
     let election = match &ha {
         // A host alone runs its modules before its API answers.

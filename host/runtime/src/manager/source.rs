@@ -216,6 +216,10 @@ pub(super) struct Runtimes {
     states: std::sync::Mutex<BTreeMap<Language, RuntimeState>>,
     /// Source modules waiting for their runtime, by path.
     pub(super) loading: std::sync::Mutex<BTreeMap<PathBuf, Language>>,
+    /// Held while a runtime compiles.
+    compiling: tokio::sync::Mutex<()>,
+    /// The program that compiles runtimes in a child process, if any.
+    compiler: std::sync::OnceLock<PathBuf>,
 }
 
 impl Runtimes {
@@ -324,12 +328,11 @@ impl ModuleManager {
 
     async fn compile_runtime(self: Arc<Self>, language: Language) {
         let file = self.runtime_file(language);
-        let manager = self.clone();
-        let path = file.clone();
-        let compiled = tokio::task::spawn_blocking(move || manager.prepare_runtime(&path))
-            .await
-            .map_err(|e| anyhow!("compiling the runtime panicked: {e}"))
-            .and_then(|r| r);
+        let compiled = {
+            // One runtime compile at a time: each takes every core it can get.
+            let _one = self.runtimes.compiling.lock().await;
+            self.prepare_runtime(&file).await
+        };
         super::load::release_compile_memory();
         let state = match compiled {
             Ok(pre) => {
@@ -373,8 +376,14 @@ impl ModuleManager {
         }
     }
 
+    /// Has runtimes compiled by `compiler compile` in a child process (the host's
+    /// own binary) instead of in this process.
+    pub fn compile_out_of_process(&self, compiler: PathBuf) {
+        let _ = self.runtimes.compiler.set(compiler);
+    }
+
     /// Compiles (or takes from the cache) and links a runtime component.
-    fn prepare_runtime(&self, path: &Path) -> Result<v0_2_0::RuntimePre<ModuleCtx>> {
+    async fn prepare_runtime(&self, path: &Path) -> Result<v0_2_0::RuntimePre<ModuleCtx>> {
         let bytes = std::fs::read(path).context("reading it (build it with `make runtimes`)")?;
         let version = bindings::contract_version(&bytes)?;
         if version != ContractVersion::V0_2_0 {
@@ -384,10 +393,16 @@ impl ModuleManager {
             );
         }
         let hash = crate::engine::content_hash(&bytes);
-        let (component, _) = self
-            .cache
-            .component(&self.engine, &bytes, &hash)
-            .context("compiling")?;
+        let (component, _) = match self.runtimes.compiler.get() {
+            Some(compiler) => {
+                drop(bytes);
+                self.cache
+                    .component_out_of_process(&self.engine, compiler, path, &hash)
+                    .await
+            }
+            None => self.cache.component(&self.engine, &bytes, &hash),
+        }
+        .context("compiling")?;
         let pre = self
             .runtime_linker
             .instantiate_pre(&component)
