@@ -203,11 +203,12 @@ integration-test:
 	$(CARGO) test --release -p wasm-mgr-tests -- --test-threads 2
 
 ## Benchmarks: notify fan-out, instantiation, host RSS. Figures go to stdout.
-bench: build build-test-modules build-py-test-modules
+bench: build build-test-modules build-py-test-modules ceph-tools
 	$(CARGO) bench -p wasm-mgr --bench core
 	$(CARGO) bench -p wasm-mgr --bench prometheus
 	$(CARGO) bench -p wasm-mgr --bench reload
 	$(CARGO) bench -p wasm-mgr --bench languages
+	$(CARGO) bench -p wasm-mgr --bench runtimes
 
 ## wasm-mgr beside the real ceph-mgr on a real test cluster: RSS, idle CPU, scrape
 ## latency. Needs Ceph (make ceph-tools); takes about two minutes.

@@ -376,8 +376,12 @@ pub struct Host {
     /// Private folder holding `modules/`, `state/`, `config.toml` and `host.log`.
     pub dir: tempfile::TempDir,
     extra: Vec<String>,
+    log_filter: String,
     client: reqwest::Client,
 }
+
+/// What a test host logs.
+const DEFAULT_LOG: &str = "info,wasmtime=warn,cranelift=warn";
 
 impl Host {
     /// Starts a host serving the named modules (`"FILE as NAME"` serves a
@@ -386,6 +390,16 @@ impl Host {
     /// it is), with an optional config file text and extra `serve` arguments;
     /// returns once its API answers.
     pub async fn start(modules: &[&str], config: Option<&str>, extra: &[&str]) -> Result<Host> {
+        Host::start_logging(modules, config, extra, DEFAULT_LOG).await
+    }
+
+    /// [`Host::start`] with the host's log filter (`RUST_LOG`) set to `filter`.
+    pub async fn start_logging(
+        modules: &[&str],
+        config: Option<&str>,
+        extra: &[&str],
+        filter: &str,
+    ) -> Result<Host> {
         let dir = tempfile::tempdir()?;
         std::fs::create_dir_all(dir.path().join("modules"))?;
         // `"tally-py as tally"` serves component tally-py as module tally: a
@@ -411,6 +425,7 @@ impl Host {
             base: String::new(),
             dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            log_filter: filter.to_string(),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()?,
@@ -453,7 +468,7 @@ impl Host {
             cmd.arg("--config").arg(self.dir.path().join("config.toml"));
         }
         cmd.args(&self.extra)
-            .env("RUST_LOG", "info,wasmtime=warn,cranelift=warn")
+            .env("RUST_LOG", &self.log_filter)
             .stdout(Stdio::null())
             .stderr(Stdio::from(log));
         self.child = Some(cmd.spawn().context("starting target/release/wasm-mgr")?);

@@ -158,12 +158,19 @@ impl GuestPre {
                 let (handover, finished) = crate::handover::Handover::new();
                 store.data_mut().handover = Some(std::sync::Arc::new(handover));
                 store.data_mut().finished = Some(finished);
+                let started = std::time::Instant::now();
                 let runtime = pre.instantiate_async(&mut *store).await?;
+                let instantiated = started.elapsed();
                 let name = store.data().name.clone();
                 runtime
                     .call_load(&mut *store, &name, script.source.as_deref())
                     .await?
                     .map_err(|report| wasmtime::format_err!("{}", report.trim_end()))?;
+                tracing::debug!(
+                    module = %name,
+                    "runtime instance {instantiated:?}, its source loaded in {:?}",
+                    started.elapsed() - instantiated
+                );
                 Guest::Runtime(runtime)
             }
         })
