@@ -380,6 +380,11 @@ pub struct Host {
     client: reqwest::Client,
 }
 
+/// How long the harness keeps an idle connection for reuse: under the host's
+/// idle timeout (`http_header_timeout`, 10 s), so that it never sends a request
+/// on a connection the host is closing at that moment.
+const POOL_IDLE: Duration = Duration::from_secs(5);
+
 /// What a test host logs.
 const DEFAULT_LOG: &str = "info,wasmtime=warn,cranelift=warn";
 
@@ -428,6 +433,7 @@ impl Host {
             log_filter: filter.to_string(),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
+                .pool_idle_timeout(POOL_IDLE)
                 .build()?,
         };
         host.spawn().await?;
@@ -514,6 +520,7 @@ impl Host {
         );
         self.client = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
+            .pool_idle_timeout(POOL_IDLE)
             .default_headers(headers)
             .build()?;
         Ok(())

@@ -67,7 +67,10 @@ async fn new_modules_build_and_load_in_every_language() -> Result<()> {
         scaffold_and_build(name, lang, &modules)?;
         let answer = host
             .wait_for(std::time::Duration::from_secs(120), name, || async {
-                let (code, v) = host.command(name, &format!("{name} status")).await?;
+                let (code, v) = host
+                    .command(name, &format!("{name} status"))
+                    .await
+                    .with_context(|| format!("host log:\n{}", host.log()))?;
                 Ok((code == 200 && v["retval"] == 0).then_some(v))
             })
             .await?;
