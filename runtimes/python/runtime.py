@@ -90,9 +90,20 @@ def _digest(path):
         return None
 
 
+def _stamp(path):
+    """A file's size and modification time: enough to tell the same installed
+    file without reading it."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
 for _name in CEPH_API:
     try:
-        _baked[_name] = _digest(importlib.import_module(_name).__file__)
+        _file = importlib.import_module(_name).__file__
+        _baked[_name] = (_stamp(_file), _digest(_file))
     except Exception:
         pass  # not on this build's Python path: the operator's is imported at load
 for _name in ("prettytable",):
@@ -102,23 +113,26 @@ for _name in ("prettytable",):
         pass
 
 
+def _same_as_baked(name, python_path) -> bool:
+    stamp, digest = _baked[name]
+    for p in python_path:
+        path = os.path.join(p, name + ".py")
+        found = _stamp(path)
+        if found is None:
+            continue
+        # The first on the path is the one an import would find.
+        return found == stamp or _digest(path) == digest
+    return False
+
+
 def _use_operators_ceph(python_path):
     """Keeps the pre-imported Ceph API only where it is the operator's own."""
-    if not _baked:
-        return
-    for name, digest in _baked.items():
-        found = next((d for d in (_digest(os.path.join(p, name + ".py")) for p in python_path)
-                      if d is not None), None)
-        if found != digest:
-            break
-    else:
+    if not _baked or all(_same_as_baked(name, python_path) for name in _baked):
         return
     for loaded in list(sys.modules):
         root = loaded.split(".")[0]
         if root in CEPH_API or root in CEPH_API_DEPENDENCIES:
             del sys.modules[loaded]
-
-_module = None  # the loaded module's adapter
 
 
 def _traceback() -> str:
