@@ -336,3 +336,131 @@ async fn a_serve_that_never_waits_is_stopped() -> Result<()> {
     host.command_ok("status", "osd status").await?;
     Ok(())
 }
+
+/// A Ceph-style module that calls every part of ceph-mgr's module API it names
+/// and answers what each gave, for the test to check against the host's state.
+const API: &str = r#"
+import json
+from mgr_module import (MgrModule, CLIReadCommand, CLIWriteCommand, Option,
+                        HandleCommandResult, CommandResult, NotifyType)
+
+
+class Module(MgrModule):
+    MODULE_OPTIONS = [Option("level", type="int", default=3, min=0, max=9)]
+    NOTIFY_TYPES = [NotifyType.osd_map]
+
+    @CLIReadCommand("api probe")
+    def probe(self):
+        out = {}
+        servers = self.list_servers()
+        out["servers"] = len(servers)
+        out["server"] = self.get_server(servers[0]["hostname"])["hostname"]
+        out["osd0_metadata"] = (self.get_metadata("osd", "0") or {}).get("osd_objectstore")
+        schema = self.get_perf_schema("osd", "0")
+        out["schema_daemons"] = list(schema)
+        path = sorted(schema.get("osd.0", {}))[0] if schema.get("osd.0") else None
+        out["counter_path"] = path
+        out["counter"] = self.get_counter("osd", "0", path)[path] if path else None
+        out["latest"] = self.get_latest("osd", "0", path) if path else None
+        out["all_counters"] = len(self.get_all_perf_counters())
+        out["daemon_status"] = self.get_daemon_status("osd", "0")
+        out["level"] = self.get_module_option("level")
+        out["ceph_option"] = self.get_ceph_option("mgr_stats_period")
+        out["have_mon"] = self.have_mon_connection()
+        out["osd_map_epoch"] = self.get("osd_map")["epoch"]
+        out["health"] = json.loads(self.get("health")["json"])["status"]
+        r, outb, outs = self.mon_command({"prefix": "osd dump", "format": "json"})
+        out["mon_command"] = [r, json.loads(outb)["epoch"] if r == 0 else outs]
+        result = CommandResult("")
+        self.send_command(result, "mon", "", json.dumps({"prefix": "osd dump", "format": "json"}), "")
+        r, outb, outs = result.wait()
+        out["send_command"] = r
+        out["remote"] = self.remote("api2", "echo", 41, plus=1)
+        out["iec"] = self.to_pretty_iec(5 << 30)
+        out["row"] = self.get_pretty_row(["a", "b"], 10)
+        self.set_store("prefix/a", "1")
+        self.set_store("prefix/b", "2")
+        out["store_prefix"] = self.get_store_prefix("prefix/")
+        self.set_health_checks({"API_PROBE": {"severity": "warning", "summary": "probing",
+                                              "count": 1, "detail": ["one"]}})
+        self.log.info("probed")
+        return HandleCommandResult(stdout=json.dumps(out))
+
+    @CLIWriteCommand("api level")
+    def set_level(self, level: int):
+        self.set_module_option("level", level)
+        return 0, str(self.get_module_option("level")), ""
+"#;
+
+const API2: &str = r#"
+from mgr_module import MgrModule
+
+
+class Module(MgrModule):
+    def echo(self, n, plus=0):
+        return {"echo": n + plus}
+"#;
+
+#[tokio::test]
+async fn cephs_module_api_answers_from_the_host() -> Result<()> {
+    let host = Host::start(&["status"], None, &[]).await?;
+    for (name, text) in [("api", API), ("api2", API2)] {
+        std::fs::create_dir_all(host.modules_dir().join(name))?;
+        std::fs::write(host.modules_dir().join(name).join("__init__.py"), text)?;
+    }
+    host.wait_running("api", FIRST_LOAD).await?;
+    host.wait_running("api2", FIRST_LOAD).await?;
+    let (_, answer) = host.command("api", "api probe").await?;
+    ensure!(answer["retval"] == 0, "{answer}");
+    let out: Value = serde_json::from_str(answer["stdout"].as_str().unwrap_or("{}"))?;
+    let osd_map = host.cluster("osd_map").await?;
+    ensure!(out["osd_map_epoch"] == osd_map["epoch"], "{out}");
+    ensure!(
+        out["mon_command"][0] == 0 && out["mon_command"][1] == osd_map["epoch"],
+        "{out}"
+    );
+    ensure!(out["send_command"] == 0, "{out}");
+    ensure!(
+        out["servers"].as_u64() > Some(0) && out["server"].is_string(),
+        "{out}"
+    );
+    ensure!(
+        out["schema_daemons"] == serde_json::json!(["osd.0"]),
+        "{out}"
+    );
+    ensure!(
+        out["counter"].as_array().is_some_and(|c| c.len() == 1),
+        "{out}"
+    );
+    ensure!(out["latest"].is_number(), "{out}");
+    ensure!(out["all_counters"].as_u64() > Some(0), "{out}");
+    ensure!(out["level"] == 3 && out["have_mon"] == true, "{out}");
+    ensure!(out["ceph_option"].is_number(), "{out}");
+    ensure!(
+        out["health"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("HEALTH_")),
+        "{out}"
+    );
+    ensure!(out["remote"] == serde_json::json!({"echo": 42}), "{out}");
+    ensure!(out["iec"] == "5120 Mi" || out["iec"] == "5 Gi", "{out}");
+    ensure!(
+        out["store_prefix"] == serde_json::json!({"prefix/a": "1", "prefix/b": "2"}),
+        "{out}"
+    );
+    let health = host.cluster("health").await?;
+    ensure!(health["checks"].get("API_PROBE").is_some(), "{health}");
+    ensure!(host.log().contains("probed"));
+
+    // A module's own option, set by itself: checked, kept for its next instance.
+    let (_, set) = host.command("api", "api level 7").await?;
+    ensure!(set["retval"] == 0 && set["stdout"] == "7", "{set}");
+    let (_, bad) = host.command("api", "api level 12").await?;
+    ensure!(bad["retval"] != 0, "{bad}");
+    let (code, _) = host.module_op("api", "reload").await?;
+    ensure!(code == 200);
+    let (_, answer) = host.command("api", "api probe").await?;
+    let out: Value = serde_json::from_str(answer["stdout"].as_str().unwrap_or("{}"))?;
+    ensure!(out["level"] == 7, "after a reload: {out}");
+    Ok(())
+}

@@ -13,6 +13,12 @@ use crate::config::Grants;
 use crate::module::ModuleHandle;
 use crate::registry::Registry;
 
+/// The prefix of a call of one of another module's methods (ceph-mgr's
+/// `remote(module, method, *args, **kwargs)`) between modules on the shared
+/// runtimes: `{"prefix": "__remote__", "method": .., "args": [..], "kwargs": {..}}`,
+/// which the target's runtime dispatches to the method; it is no declared command.
+pub const REMOTE_PREFIX: &str = "__remote__";
+
 /// Routes the commands modules send.
 pub struct CommandRouter {
     source: Arc<dyn ClusterSource>,
@@ -110,7 +116,8 @@ impl CommandRouter {
             .ok_or_else(|| WitError::NotFound(format!("no module `{name}`")))?;
         let dict: serde_json::Value = serde_json::from_str(command)
             .map_err(|e| WitError::Invalid(format!("command is not JSON: {e}")))?;
-        if find_by_prefix(&target.signatures, &dict).is_none() {
+        let remote = dict.get("prefix").and_then(|p| p.as_str()) == Some(REMOTE_PREFIX);
+        if !remote && find_by_prefix(&target.signatures, &dict).is_none() {
             return Err(WitError::NotFound(format!(
                 "module `{name}` has no command `{}`",
                 dict.get("prefix").and_then(|p| p.as_str()).unwrap_or("")
