@@ -82,15 +82,15 @@ PY_RUNTIME_SRC := $(wildcard runtimes/python/*.py)
 # runtime checks at load that the operator's files are the same): mgr_module and
 # mgr_util, and a copy of only what they import of Debian's Python packages
 # (the build sees no symbolic link that leads out of a folder it is given).
-CEPH_MGR_DIR   := $(wildcard /usr/share/ceph/mgr)
 CEPH_PY_LINKS  := target/ceph-python
-CEPH_PY_DEPS   := $(wildcard $(addprefix /usr/lib/python3/dist-packages/,ceph_argparse.py ceph \
-                    prettytable prettytable-*.dist-info wcwidth wcwidth-*-info))
+CEPH_PY_DEPS   := ceph_argparse.py ceph prettytable prettytable-*.dist-info wcwidth wcwidth-*-info
+# (Looked for when the recipe runs: `make test` installs Ceph just before.)
 $(PY_RUNTIME): $(PY_RUNTIME_SRC) $(PY_SDK) $(wildcard $(RUNTIME_WIT)/*.wit) | $(COMPONENTIZE_PY)
 	@mkdir -p $(RUNTIMES_OUT) && rm -rf $(CEPH_PY_LINKS) && mkdir -p $(CEPH_PY_LINKS)
-	@for d in $(CEPH_PY_DEPS); do cp -r $$d $(CEPH_PY_LINKS)/; done
+	@cd /usr/lib/python3/dist-packages 2>/dev/null && \
+	  for d in $(CEPH_PY_DEPS); do [ -e "$$d" ] && cp -r $$d $(CURDIR)/$(CEPH_PY_LINKS)/; done; true
 	$(COMPONENTIZE_PY) -d $(RUNTIME_WIT) -w runtime componentize -p runtimes/python -p sdk/python \
-	  $(addprefix -p ,$(CEPH_MGR_DIR)) -p $(CEPH_PY_LINKS) runtime -o $@
+	  $$([ -d /usr/share/ceph/mgr ] && echo -p /usr/share/ceph/mgr) -p $(CEPH_PY_LINKS) runtime -o $@
 
 runtimes: $(PY_RUNTIME)
 
@@ -194,7 +194,7 @@ run: build
 	./target/release/wasm-mgr serve --modules $(OUT) --state-dir .state --config wasm-mgr.toml
 
 ## Unit tests, then integration tests that run the real binary with real modules.
-test: build build-test-modules build-py-test-modules test-tools ceph-tools unit-test integration-test
+test: ceph-tools build build-test-modules build-py-test-modules test-tools unit-test integration-test
 
 unit-test:
 	$(CARGO) test --release $(HOST_CRATES) -p wasm-mgr-sdk -p status -p prometheus@0.1.0
