@@ -62,9 +62,9 @@ impl Language {
     }
 }
 
-/// What `path` is as a modules-folder entry, if it is one: a `.wasm`, `.py` or
-/// `.js` file, or a folder with an `__init__.py`. Hidden names (editors' and copy
-/// tools' temporary files) and `__pycache__` are not.
+/// What `path` is as a modules-folder entry, if it is one: an existing `.wasm`,
+/// `.py` or `.js` file, or a folder with an `__init__.py`. Hidden names (editors'
+/// and copy tools' temporary files), `__pycache__` and anything gone are not.
 pub fn module_kind(path: &Path) -> Option<ModuleKind> {
     let name = path.file_name()?.to_string_lossy();
     if name.starts_with('.') || name == "__pycache__" {
@@ -75,6 +75,9 @@ pub fn module_kind(path: &Path) -> Option<ModuleKind> {
             .join("__init__.py")
             .is_file()
             .then_some(ModuleKind::Python);
+    }
+    if !path.is_file() {
+        return None;
     }
     match path.extension()?.to_str()? {
         "wasm" => Some(ModuleKind::Component),
@@ -443,6 +446,8 @@ mod tests {
             Some(ModuleKind::Component)
         );
         assert_eq!(module_kind(&root.join(".hello.py.swp")), None);
+        // A removed file is no entry any more (the watcher then stops its module).
+        assert_eq!(module_kind(&root.join("gone.wasm")), None);
         assert_eq!(
             entry_of(root, &root.join("status/module.py")),
             Some(root.join("status"))
