@@ -40,7 +40,7 @@ pub use health::{Crash, HOST_HEALTH_KEY, ModuleHealth, RECENT_CRASH};
 pub use host::ModuleHost;
 pub use manager::{
     Installed, Language, LoadTimings, ModuleKind, ModuleManager, ModuleOpError, ModuleRow,
-    RuntimeLoading, entry_of, is_module_file, module_kind,
+    RuntimeLoading, entry_of, module_kind,
 };
 pub use registry::{LoadFailure, Registry};
 pub use router::CommandRouter;

@@ -9,7 +9,7 @@ mod options;
 mod source;
 mod standby;
 
-pub use source::{Language, ModuleKind, RuntimeLoading, entry_of, is_module_file, module_kind};
+pub use source::{Language, ModuleKind, RuntimeLoading, entry_of, module_kind};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

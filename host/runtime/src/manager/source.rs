@@ -89,7 +89,7 @@ pub fn module_kind(path: &Path) -> Option<ModuleKind> {
 
 /// Whether `path` names a modules-folder entry by its name alone (it may be gone
 /// already): a `.wasm`, `.py` or `.js` file or a folder, not hidden.
-pub fn is_module_file(path: &Path) -> bool {
+fn is_module_file(path: &Path) -> bool {
     let Some(name) = path.file_name().map(|n| n.to_string_lossy()) else {
         return false;
     };
@@ -226,13 +226,6 @@ pub(super) struct Runtimes {
 }
 
 impl Runtimes {
-    fn state(&self, language: Language) -> RuntimeState {
-        self.lock()
-            .get(&language)
-            .cloned()
-            .unwrap_or(RuntimeState::Idle)
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Language, RuntimeState>> {
         self.states.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -322,11 +315,6 @@ impl ModuleManager {
             .iter()
             .find(|(path, _)| super::file_stem(path) == name)
             .map(|(_, language)| *language)
-    }
-
-    /// Whether the runtime for `language` is compiled (for tests and benchmarks).
-    pub fn runtime_ready(&self, language: Language) -> bool {
-        matches!(self.runtimes.state(language), RuntimeState::Ready(_))
     }
 
     async fn compile_runtime(self: Arc<Self>, language: Language) {
