@@ -366,12 +366,11 @@ fn pss_kib(pid: u32) -> Result<u64> {
         .context("Pss")
 }
 
-/// What a module on the shared runtime costs the host, from its PSS (printed with
-/// `--nocapture`, checked only against loose bounds): the first module maps the
-/// compiled runtime (taken from the compile cache, as after any restart), each
-/// further one is an instance of it. Measured with N copies of osdwatch.js.
+/// N copies of osdwatch.js each run in an instance of their own of the one
+/// runtime, taken from the compile cache as after any restart. The host's PSS is
+/// printed (`--nocapture`); `make bench` (benches/runtimes.rs) is what judges it.
 #[tokio::test]
-async fn a_module_on_the_runtime_costs_a_few_mib() -> Result<()> {
+async fn copies_of_a_module_run_side_by_side_on_one_runtime() -> Result<()> {
     const N: usize = 6;
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../modules/osdwatch/osdwatch.js");
     let mut host = Host::start(&[], None, &[]).await?;
