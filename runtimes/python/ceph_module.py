@@ -21,6 +21,7 @@ from componentize_py_types import Err
 from wit_world.imports import cluster, mgr, mgr_blocking, types
 
 import blocking
+import wasm_mgr
 
 # Ceph 16.2's defaults of the options its modules read, for those the cluster's
 # configuration does not set.
@@ -60,27 +61,13 @@ def _typed(text):
             pass
     return text
 
-_NOTIFY_NAMES = {
-    types.NotifyKind.MON_MAP: "mon_map",
-    types.NotifyKind.OSD_MAP: "osd_map",
-    types.NotifyKind.FS_MAP: "fs_map",
-    types.NotifyKind.MGR_MAP: "mgr_map",
-    types.NotifyKind.PG_SUMMARY: "pg_summary",
-    types.NotifyKind.HEALTH: "health",
-    types.NotifyKind.SERVICE_MAP: "service_map",
-    types.NotifyKind.CLOG: "clog",
-    types.NotifyKind.COMMAND: "command",
-    types.NotifyKind.CONFIG: "config",
-}
-_NOTIFY_KINDS = {name: kind for kind, name in _NOTIFY_NAMES.items()}
-
-_OPTION_TYPES = {
-    "str": types.OptionType.STR, "int": types.OptionType.INT, "uint": types.OptionType.UINT,
-    "float": types.OptionType.FLOAT, "bool": types.OptionType.BOOL,
-    "secs": types.OptionType.SECS, "size": types.OptionType.SIZE,
-    # Addresses and UUIDs are text to the host.
-    "addr": types.OptionType.STR, "addrvec": types.OptionType.STR, "uuid": types.OptionType.STR,
-}
+# The SDK's tables, shared: notify kinds by ceph-mgr's names and option types,
+# plus the option types only Ceph's modules declare (text to the host).
+_NOTIFY_NAMES = wasm_mgr._NOTIFY_NAMES
+_NOTIFY_KINDS = wasm_mgr._NOTIFY_KINDS
+_OPTION_TYPES = dict(wasm_mgr._OPTION_TYPES, addr=types.OptionType.STR,
+                     addrvec=types.OptionType.STR, uuid=types.OptionType.STR)
+_option_value = wasm_mgr._option_value
 
 _LOG_LEVELS = {
     "DEBUG": mgr.LogLevel.DEBUG, "INFO": mgr.LogLevel.INFO, "WARNING": mgr.LogLevel.WARN,
@@ -89,11 +76,8 @@ _LOG_LEVELS = {
 _CLOG_PRIO = [mgr.LogLevel.DEBUG, mgr.LogLevel.INFO, mgr.LogLevel.INFO,
               mgr.LogLevel.WARN, mgr.LogLevel.ERROR]
 
-_ERRNO = {
-    types.Error_NotFound: errno.ENOENT, types.Error_Invalid: errno.EINVAL,
-    types.Error_Denied: errno.EACCES, types.Error_Unavailable: errno.EAGAIN,
-    types.Error_Internal: errno.EIO,
-}
+# A host error's errno, as the SDK answers it.
+_ERRNO = {kind: number for kind, (_, number) in wasm_mgr._ERROR_KINDS.items()}
 
 _RELEASES = {10: "jewel", 12: "luminous", 13: "mimic", 14: "nautilus",
              15: "octopus", 16: "pacific", 17: "quincy", 18: "reef", 19: "squid"}
@@ -109,18 +93,6 @@ _COUNTER_TYPES = {
 
 def _unsupported(what: str, why: str = "it needs ceph-mgr's C++ maps"):
     raise NotImplementedError(f"{what} is not available on wasm-mgr: {why}")
-
-
-def _option_value(value):
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return types.OptionValue_Bool(value)
-    if isinstance(value, int):
-        return types.OptionValue_Int(value)
-    if isinstance(value, float):
-        return types.OptionValue_Float(value)
-    return types.OptionValue_Str(str(value))
 
 
 def _number(value):
