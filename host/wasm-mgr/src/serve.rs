@@ -230,25 +230,9 @@ pub async fn start(mut opts: ServeOptions) -> Result<Host> {
     };
     let watcher = crate::watch::watch(manager.clone(), &opts.modules)?;
 
-    let app = crate::http::router(manager.clone(), ha.clone(), access, buffers.clone());
-    let mut api_limits = buffers.api_limits();
-    api_limits.max_connections = api_limits.max_connections.min(fds.api_total);
-    let server = tokio::spawn(crate::listen::serve(
-        listener,
-        app,
-        api_limits,
-        None,
-        "the API".to_string(),
-    ));
-    tracing::info!(
-        "wasm-mgr API on http://{addr} (at most {} connections, {} per client; module \
-         listeners share {})",
-        api_limits.max_connections,
-        api_limits.max_connections_per_client,
-        fds.modules_total
-    );
     // Bound whether or not the module runs now: it may be enabled or dropped into
-    // the folder later, and a reload keeps its listener.
+    // the folder later, and a reload keeps its listener. Bound before the API
+    // answers, so that a client who sees the module running can reach it.
     for (name, listen) in manager.listeners() {
         match tokio::net::TcpListener::bind(listen).await {
             Ok(l) => {
@@ -275,6 +259,23 @@ pub async fn start(mut opts: ServeOptions) -> Result<Host> {
             ),
         }
     }
+    let app = crate::http::router(manager.clone(), ha.clone(), access, buffers.clone());
+    let mut api_limits = buffers.api_limits();
+    api_limits.max_connections = api_limits.max_connections.min(fds.api_total);
+    let server = tokio::spawn(crate::listen::serve(
+        listener,
+        app,
+        api_limits,
+        None,
+        "the API".to_string(),
+    ));
+    tracing::info!(
+        "wasm-mgr API on http://{addr} (at most {} connections, {} per client; module \
+         listeners share {})",
+        api_limits.max_connections,
+        api_limits.max_connections_per_client,
+        fds.modules_total
+    );
     Ok(Host {
         manager,
         addr,
