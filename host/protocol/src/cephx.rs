@@ -72,7 +72,8 @@ impl Authorizer {
     /// Answer the service's challenge (`AUTH_REPLY_MORE`): the same authorizer,
     /// with the challenge plus one sealed in.
     pub fn answer_challenge(&mut self, payload: &[u8]) -> Result<Vec<u8>, AuthError> {
-        let plain = self.session_key.open_blob(&mut Decoder::new(payload))?;
+        // The challenge comes sealed without a length (`encode_encrypt_enc_bl`).
+        let plain = self.session_key.open(payload)?;
         let mut d = Decoder::new(&plain);
         d.u8()?;
         let challenge = d.u64()?;

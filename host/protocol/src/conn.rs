@@ -154,13 +154,22 @@ impl Drop for Connection {
 }
 
 impl Connection {
-    /// Connect to `addr` and authenticate.
+    /// Connect to `target` (its address and nonce: a daemon checks both) and
+    /// authenticate.
     pub async fn connect(
-        addr: SocketAddr,
+        target: &EntityAddr,
         creds: Credentials,
         opts: &ConnectOptions,
     ) -> Result<Connection, ConnError> {
-        match tokio::time::timeout(opts.timeout, Self::handshake(addr, creds, opts)).await {
+        let Some(addr) = target.addr else {
+            return Err(protocol(format!("{target} has no socket address")));
+        };
+        let target = EntityAddr {
+            kind: addr_type::MSGR2,
+            ..target.clone()
+        };
+        match tokio::time::timeout(opts.timeout, Self::handshake(addr, &target, creds, opts)).await
+        {
             Ok(r) => r,
             Err(_) => Err(ConnError::Timeout(opts.timeout)),
         }
@@ -168,6 +177,7 @@ impl Connection {
 
     async fn handshake(
         addr: SocketAddr,
+        target: &EntityAddr,
         creds: Credentials,
         opts: &ConnectOptions,
     ) -> Result<Connection, ConnError> {
@@ -217,7 +227,7 @@ impl Connection {
         // Hello.
         let mut hello = Encoder::new();
         hello.u8(entity::CLIENT as u8);
-        EntityAddr::msgr2(addr).encode(&mut hello);
+        target.encode(&mut hello);
         send_frame(
             &mut w,
             &mut codec,
@@ -369,7 +379,7 @@ impl Connection {
             addr: me.addr.map(|a| SocketAddr::new(a.ip(), 0)),
         };
         AddrVec(vec![mine]).encode(&mut ident);
-        EntityAddr::msgr2(addr).encode(&mut ident);
+        target.encode(&mut ident);
         ident
             .i64(global_id as i64)
             .u64(1)

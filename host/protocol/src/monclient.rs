@@ -25,7 +25,7 @@ use crate::frame::Limits;
 use crate::message::{
     self, CommandReply, LogEntry, Message, MgrMapHead, MonMap, OsdMapEpochs, Subscription, kind,
 };
-use crate::types::{EntityName, Fsid, entity};
+use crate::types::{EntityAddr, EntityName, Fsid, entity};
 
 /// What the monitors can push.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -210,9 +210,9 @@ pub enum CommandError {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Target {
     /// An OSD at its address.
-    Osd(SocketAddr),
+    Osd(EntityAddr),
     /// A manager at its address (MMgrCommand).
-    Mgr(SocketAddr),
+    Mgr(EntityAddr),
     /// The monitor of the current session.
     Mon,
 }
@@ -326,8 +326,8 @@ impl MonClient {
             Some(c) => c.requests.clone(),
             None => {
                 let (addr, peer_type, service) = match &target {
-                    Target::Osd(a) => (*a, entity::OSD, entity::OSD),
-                    Target::Mgr(a) => (*a, entity::MGR, entity::MGR),
+                    Target::Osd(a) => (a.clone(), entity::OSD, entity::OSD),
+                    Target::Mgr(a) => (a.clone(), entity::MGR, entity::MGR),
                     Target::Mon => {
                         drop(services);
                         return self.mon_tell(cmd, inbuf, timeout).await;
@@ -349,7 +349,7 @@ impl MonClient {
                     .options(peer_type, &self.cfg.service_modes, global_id);
                 let conn = tokio::time::timeout(
                     timeout,
-                    Connection::connect(addr, Credentials::Service(authorizer), &opts),
+                    Connection::connect(&addr, Credentials::Service(authorizer), &opts),
                 )
                 .await
                 .map_err(|_| CommandError::Timeout(timeout))??;
@@ -486,7 +486,12 @@ struct Follower {
 
 impl Follower {
     async fn run(mut self) {
-        let mut mons = self.cfg.mons.clone();
+        let mut mons: Vec<EntityAddr> = self
+            .cfg
+            .mons
+            .iter()
+            .map(|a| EntityAddr::msgr2(*a))
+            .collect();
         let mut at = rand::random::<u32>() as usize % mons.len().max(1);
         let min_backoff = Duration::from_millis(50);
         let mut backoff = Duration::ZERO;
@@ -494,7 +499,7 @@ impl Follower {
             if !backoff.is_zero() && !self.wait(backoff).await {
                 return;
             }
-            let Some(&mon) = mons.get(at % mons.len().max(1)) else {
+            let Some(target) = mons.get(at % mons.len().max(1)).cloned() else {
                 let _ = self.events.send(Event::ConnectFailed {
                     mon: "0.0.0.0:0".parse().expect("address"),
                     reason: "no monitor addresses".into(),
@@ -508,23 +513,27 @@ impl Follower {
             let opts = self
                 .cfg
                 .options(entity::MON, &self.cfg.mon_modes, global_id);
-            let conn =
-                match Connection::connect(mon, Credentials::Mon(Arc::clone(&self.cephx)), &opts)
-                    .await
-                {
-                    Ok(c) => c,
-                    Err(e) => {
-                        let reason = format!(
-                            "{} cannot open a session with mon at {mon}: {e}",
-                            self.cfg.name
-                        );
-                        tracing::debug!("{reason}");
-                        let _ = self.events.send(Event::ConnectFailed { mon, reason });
-                        at += 1;
-                        backoff = (backoff * 2).clamp(min_backoff, self.cfg.max_backoff);
-                        continue;
-                    }
-                };
+            let conn = match Connection::connect(
+                &target,
+                Credentials::Mon(Arc::clone(&self.cephx)),
+                &opts,
+            )
+            .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    let mon = target.addr.expect("monitor addresses have sockets");
+                    let reason = format!(
+                        "{} cannot open a session with mon at {mon}: {e}",
+                        self.cfg.name
+                    );
+                    tracing::debug!("{reason}");
+                    let _ = self.events.send(Event::ConnectFailed { mon, reason });
+                    at += 1;
+                    backoff = (backoff * 2).clamp(min_backoff, self.cfg.max_backoff);
+                    continue;
+                }
+            };
             backoff = Duration::ZERO;
             let reason = self.session(conn, &mut mons).await;
             let Some(reason) = reason else { return };
@@ -593,7 +602,7 @@ impl Follower {
     async fn session(
         &mut self,
         mut conn: Connection,
-        mons: &mut Vec<SocketAddr>,
+        mons: &mut Vec<EntityAddr>,
     ) -> Option<String> {
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
@@ -647,7 +656,7 @@ impl Follower {
         let _ = self.events.send(e);
     }
 
-    fn dispatch(&mut self, m: Message, mons: &mut Vec<SocketAddr>, renew_subs: &mut Instant) {
+    fn dispatch(&mut self, m: Message, mons: &mut Vec<EntityAddr>, renew_subs: &mut Instant) {
         let r: Result<(), crate::encoding::DecodeError> = (|| {
             match m.kind {
                 kind::MON_COMMAND_ACK => {
@@ -664,8 +673,11 @@ impl Follower {
                 }
                 kind::MON_MAP => {
                     let map = message::decode_mon_map(&m)?;
-                    let addrs: Vec<SocketAddr> =
-                        map.mons.iter().filter_map(|(_, a)| a.msgr2()).collect();
+                    let addrs: Vec<EntityAddr> = map
+                        .mons
+                        .iter()
+                        .filter_map(|(_, a)| a.msgr2().cloned())
+                        .collect();
                     if !addrs.is_empty() {
                         *mons = addrs;
                     }

@@ -106,7 +106,7 @@ const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
 
 /// One address of an entity (`entity_addr_t`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct EntityAddr {
     /// One of [`addr_type`]'s types.
     pub kind: u32,
@@ -206,6 +206,39 @@ fn sockaddr(family: u16, data: &[u8]) -> Option<SocketAddr> {
     }
 }
 
+impl FromStr for EntityAddr {
+    type Err = String;
+
+    /// Parse Ceph's text form, `v2:127.0.0.1:6800/27855` (no prefix: v2; no
+    /// nonce: 0).
+    fn from_str(s: &str) -> Result<EntityAddr, String> {
+        let (kind, rest) = if let Some(r) = s.strip_prefix("v2:") {
+            (addr_type::MSGR2, r)
+        } else if let Some(r) = s.strip_prefix("v1:") {
+            (addr_type::LEGACY, r)
+        } else if let Some(r) = s.strip_prefix("any:") {
+            (addr_type::ANY, r)
+        } else {
+            (addr_type::MSGR2, s)
+        };
+        let (addr, nonce) = match rest.rsplit_once('/') {
+            Some((a, n)) => (
+                a,
+                n.parse().map_err(|_| format!("address {s:?}: bad nonce"))?,
+            ),
+            None => (rest, 0),
+        };
+        let addr = addr
+            .parse()
+            .map_err(|_| format!("address {s:?} is not IP:PORT"))?;
+        Ok(EntityAddr {
+            kind,
+            nonce,
+            addr: Some(addr),
+        })
+    }
+}
+
 impl fmt::Display for EntityAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self.kind {
@@ -247,11 +280,10 @@ impl AddrVec {
     }
 
     /// The messenger v2 address, if there is one.
-    pub fn msgr2(&self) -> Option<SocketAddr> {
+    pub fn msgr2(&self) -> Option<&EntityAddr> {
         self.0
             .iter()
-            .find(|a| a.kind == addr_type::MSGR2 || a.kind == addr_type::ANY)
-            .and_then(|a| a.addr)
+            .find(|a| (a.kind == addr_type::MSGR2 || a.kind == addr_type::ANY) && a.addr.is_some())
     }
 }
 
