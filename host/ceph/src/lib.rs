@@ -1,37 +1,40 @@
-//! wasm-mgr's real-cluster source: follows a Ceph cluster (16.2, Pacific) through
-//! librados, loaded at run time, and takes the commands modules send to it. It
-//! also lends its librados handle to the HA backend's RADOS lock.
+//! wasm-mgr's real-cluster source: follows a Ceph cluster (16.2, Pacific) over
+//! Ceph's own protocol ([`wasm_mgr_protocol`]) and takes the commands modules send
+//! to it.
 //!
-//! One thread follows the cluster. Every poll interval it asks the monitors for
-//! `status` (one small command), which carries the mon, OSD and FS map epochs, the
-//! health summary and the PG summary, and fetches a map only when its epoch (or, for
-//! the manager map, its summary) moved. The cluster log streams in through
-//! librados' log subscription. When the monitors stop answering, the handle is
-//! dropped, `have-mon-connection` turns false, the last state stays published, and
-//! the thread reconnects with exponential backoff; after reconnecting it compares
-//! epochs with what it last published and fetches only what moved meanwhile.
+//! The monitors push every new map to a subscription; each push makes the
+//! source read that map's JSON dump (`osd dump`, `fs dump`, ...) through a
+//! monitor command and publish it at once. Health arrives with the monitors'
+//! digest every few seconds (and is re-read when the OSD map moves), and the
+//! cluster log streams in. What only the active ceph-mgr holds, `pg dump` and
+//! perf counters, is read on an interval: `pg dump` from the manager directly,
+//! perf counters from each daemon (`tell ... perf dump`). When the monitors go
+//! away the last state stays published, `have-mon-connection` turns false, and
+//! the monitor client hunts for another; after it reconnects, subscriptions
+//! resume from the epoch after the last one seen.
 //!
-//! Not for: speaking Ceph's wire protocol itself (that is the protocol crate's
-//! future job), or being the cluster's manager.
+//! librados is no longer needed to follow. It stays, loaded only on demand, for
+//! the HA backend's RADOS lock ([`rados`]).
 
 mod parse;
 pub mod rados;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use arc_swap::ArcSwap;
-use serde_json::{Value, json};
-
 use futures::future::BoxFuture;
-use rados::{Librados, Rados, Reply, Target};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
 use wasm_mgr_cluster::command::CommandTable;
 use wasm_mgr_cluster::source::{ClusterSource, CommandDest, CommandOutput, errno};
-use wasm_mgr_cluster::{Cluster, DaemonCounters, PgSummary, Snapshot, Update, time};
+use wasm_mgr_cluster::{Cluster, DaemonCounters, PgSummary, Update, time};
+use wasm_mgr_protocol::types::EntityAddr;
+use wasm_mgr_protocol::{Event, MonClient, MonClientConfig, Target};
 
 /// How to reach the cluster.
 #[derive(Clone, Debug)]
@@ -42,8 +45,8 @@ pub struct CephConfig {
     pub keyring: Option<PathBuf>,
     /// Entity to authenticate as (`client.admin`).
     pub name: String,
-    /// How often to poll `status`.
-    pub poll: Duration,
+    /// How often PG statistics (`pg dump`, `df`) are read from the manager.
+    pub pg_interval: Duration,
     /// How often to read every daemon's perf counters (zero: never).
     pub perf_interval: Duration,
     /// Seconds a connection attempt or a command may take.
@@ -56,50 +59,40 @@ impl Default for CephConfig {
             conf: PathBuf::from("/etc/ceph/ceph.conf"),
             keyring: None,
             name: "client.admin".into(),
-            poll: Duration::from_secs(1),
+            pg_interval: Duration::from_secs(2),
             perf_interval: Duration::from_secs(5),
             timeout_secs: 5,
         }
     }
 }
 
-/// Longest wait between reconnection attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// How often the manager map and the configuration are re-read even if nothing
-/// in `status` says they changed.
-const SLOW_REFRESH: Duration = Duration::from_secs(30);
-
-/// The source, opened but not yet following: its library is loaded and its
-/// configuration read, so that the cluster's fsid is known before anything starts.
+/// The source, configured but not yet following: its configuration and key are
+/// read, so that the cluster's fsid is known before anything starts.
 pub struct CephSource {
-    lib: Arc<Librados>,
     cfg: CephConfig,
+    client: MonClientConfig,
     fsid: String,
 }
 
 impl CephSource {
-    /// Load librados and read the configuration.
+    /// Read the configuration and the key.
     pub fn open(cfg: CephConfig) -> Result<CephSource> {
-        let lib = Librados::load()?;
         if !cfg.conf.is_file() {
             anyhow::bail!("ceph configuration {} not found", cfg.conf.display());
         }
-        let probe = Rados::new(
-            Arc::clone(&lib),
-            &cfg.name,
-            &cfg.conf,
-            cfg.keyring.as_deref(),
-            cfg.timeout_secs,
-        )?;
-        let fsid = probe.conf_get("fsid").unwrap_or_default();
-        Ok(CephSource { lib, cfg, fsid })
+        let mut client = MonClientConfig::from_conf(&cfg.conf, &cfg.name, cfg.keyring.as_deref())
+            .with_context(|| format!("reading {}", cfg.conf.display()))?;
+        client.connect_timeout = Duration::from_secs(cfg.timeout_secs.max(1) as u64);
+        let fsid = client.fsid.map(|f| f.to_string()).unwrap_or_default();
+        Ok(CephSource { cfg, client, fsid })
     }
 
-    /// A connected handle of its own (for the HA lease) whose monitor and OSD
-    /// operations give up after `timeout_secs`.
-    pub fn client(&self, timeout_secs: u32) -> Result<Rados> {
-        let rados = Rados::new(
-            Arc::clone(&self.lib),
+    /// A librados handle of its own (for the HA lease) whose monitor and OSD
+    /// operations give up after `timeout_secs`; librados is loaded here.
+    pub fn client(&self, timeout_secs: u32) -> Result<rados::Rados> {
+        let lib = rados::Librados::load()?;
+        let rados = rados::Rados::new(
+            lib,
             &self.cfg.name,
             &self.cfg.conf,
             self.cfg.keyring.as_deref(),
@@ -114,89 +107,140 @@ impl CephSource {
         &self.fsid
     }
 
-    /// Start following the cluster into `cluster`.
+    /// Start following the cluster into `cluster` (on the current tokio runtime).
     pub fn start(self, cluster: Arc<Cluster>) -> Result<CephHandle> {
+        let rt = tokio::runtime::Handle::try_current()
+            .context("the ceph source runs on a tokio runtime")?;
         // The monitors write health transitions to the cluster log themselves.
         cluster.set_health_log(false);
+        let _guard = rt.enter();
+        let (client, events) = MonClient::start(self.client);
         let shared = Arc::new(Shared {
-            lib: self.lib,
             cfg: self.cfg,
             cluster,
-            conn: Mutex::new(None),
+            client,
             mon_commands: ArcSwap::default(),
             mgr_commands: ArcSwap::default(),
-            stop: AtomicBool::new(false),
+            addrs: Mutex::new(Addrs::default()),
         });
-        let s = Arc::clone(&shared);
-        std::thread::Builder::new()
-            .name("ceph-source".into())
-            .spawn(move || follow(&s))
-            .context("starting the ceph source thread")?;
-        Ok(CephHandle { shared })
+        let (stop_tx, stop_rx) = mpsc::channel(1);
+        let task = rt.spawn(follow(Arc::clone(&shared), events, stop_rx));
+        Ok(CephHandle {
+            shared,
+            stop: stop_tx,
+            task: Arc::new(task),
+        })
     }
+}
+
+/// Where the daemons commands go to are, from the latest maps.
+#[derive(Default)]
+struct Addrs {
+    osds: HashMap<i32, EntityAddr>,
+    mgr: Option<EntityAddr>,
 }
 
 struct Shared {
-    lib: Arc<Librados>,
     cfg: CephConfig,
     cluster: Arc<Cluster>,
-    conn: Mutex<Option<Arc<Rados>>>,
+    client: MonClient,
     /// The monitors' and the manager's commands, read at each connection.
     mon_commands: ArcSwap<CommandTable>,
     mgr_commands: ArcSwap<CommandTable>,
-    stop: AtomicBool,
+    addrs: Mutex<Addrs>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Where a command goes.
+#[derive(Clone, Copy)]
+enum Dest {
+    Mon,
+    /// The monitor of the session (`tell mon.X` for its perf counters).
+    ThisMon,
+    Mgr,
+    Osd(i32),
 }
 
 impl Shared {
-    fn connection(&self) -> Option<Arc<Rados>> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.cfg.timeout_secs.max(1) as u64)
     }
 
-    fn set_connection(&self, rados: Option<Arc<Rados>>) {
-        *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = rados;
+    async fn run(&self, dest: Dest, cmd: &str, inbuf: &[u8]) -> Result<CommandOutput, String> {
+        let t = self.timeout();
+        let r = match dest {
+            Dest::Mon => self.client.command(cmd, inbuf, t).await,
+            Dest::ThisMon => self.client.tell(Target::Mon, cmd, inbuf, t).await,
+            Dest::Mgr => {
+                let Some(a) = lock(&self.addrs).mgr.clone() else {
+                    return Err("no active manager in the manager map".into());
+                };
+                self.client.tell(Target::Mgr(a), cmd, inbuf, t).await
+            }
+            Dest::Osd(id) => {
+                let Some(a) = lock(&self.addrs).osds.get(&id).cloned() else {
+                    return Err(format!("osd.{id} is not up in the OSD map"));
+                };
+                self.client.tell(Target::Osd(a), cmd, inbuf, t).await
+            }
+        };
+        match r {
+            Ok(r) => Ok(CommandOutput {
+                retval: r.retval,
+                stdout: String::from_utf8_lossy(&r.data).into_owned(),
+                stderr: r.status,
+            }),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// A command answered in JSON; a non-zero return is an error naming the
+    /// entity (for missing caps) and the command.
+    async fn json(&self, dest: Dest, cmd: Value) -> Result<Value> {
+        let prefix = cmd["prefix"].as_str().unwrap_or("").to_string();
+        let out = self
+            .run(dest, &cmd.to_string(), b"")
+            .await
+            .map_err(|e| anyhow::anyhow!("{prefix}: {e}"))?;
+        if out.retval != 0 {
+            anyhow::bail!(
+                "{prefix} as {}: {} {}",
+                self.cfg.name,
+                wasm_mgr_protocol::errno_name(-out.retval),
+                out.stderr
+            );
+        }
+        serde_json::from_str(&out.stdout).with_context(|| format!("{prefix}: not JSON"))
+    }
+
+    async fn mon(&self, prefix: &str, args: &[(&str, &str)]) -> Result<Value> {
+        let mut cmd = json!({"prefix": prefix, "format": "json"});
+        for (k, v) in args {
+            cmd[*k] = Value::String((*v).to_string());
+        }
+        self.json(Dest::Mon, cmd).await
     }
 
     /// Read which commands the monitors and the manager take (for operators' words
     /// and for permission checks); a table that cannot be read stays as it was.
-    fn read_command_tables(&self, rados: &Rados) {
+    async fn read_command_tables(&self) {
         let ask = json!({"prefix": "get_command_descriptions"});
-        for (target, slot, who) in [
-            (Target::Mon, &self.mon_commands, "monitors'"),
-            (Target::Mgr, &self.mgr_commands, "manager's"),
+        let have_mgr = lock(&self.addrs).mgr.is_some();
+        for (dest, slot, who) in [
+            (Dest::Mon, &self.mon_commands, "monitors'"),
+            (Dest::Mgr, &self.mgr_commands, "manager's"),
         ] {
-            match fetch(rados, &target, ask.clone()) {
+            if matches!(dest, Dest::Mgr) && !have_mgr {
+                continue;
+            }
+            match self.json(dest, ask.clone()).await {
                 Ok(d) => slot.store(Arc::new(CommandTable::from_descriptions(&d))),
                 Err(e) => tracing::warn!("ceph: reading the {who} commands: {e:#}"),
             }
         }
-    }
-
-    fn connect(&self) -> Result<Rados> {
-        let mut rados = Rados::new(
-            Arc::clone(&self.lib),
-            &self.cfg.name,
-            &self.cfg.conf,
-            self.cfg.keyring.as_deref(),
-            self.cfg.timeout_secs,
-        )?;
-        rados.connect()?;
-        let cluster = Arc::clone(&self.cluster);
-        rados.monitor_log(
-            "info",
-            Box::new(move |l| {
-                let stamp = std::time::UNIX_EPOCH
-                    + Duration::from_secs(l.sec)
-                    + Duration::from_nanos(l.nsec);
-                cluster.log_entry(
-                    &time::rfc3339(stamp),
-                    &l.name,
-                    &l.channel,
-                    &l.level,
-                    &l.message,
-                );
-            }),
-        )?;
-        Ok(rados)
     }
 }
 
@@ -204,6 +248,8 @@ impl Shared {
 #[derive(Clone)]
 pub struct CephHandle {
     shared: Arc<Shared>,
+    stop: mpsc::Sender<()>,
+    task: Arc<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for CephHandle {
@@ -213,27 +259,21 @@ impl std::fmt::Debug for CephHandle {
 }
 
 impl CephHandle {
-    /// Send a command (Ceph's JSON dict) to `target` and wait for its answer; a
-    /// missing connection answers `-ENOTCONN`.
-    pub async fn command(&self, target: Target, cmd: &Value, inbuf: &str) -> CommandOutput {
-        let Some(rados) = self.shared.connection() else {
-            return CommandOutput::err(errno::ENOTCONN, "not connected to the monitors");
+    /// Send a command (Ceph's JSON dict) to `dest` and wait for its answer; no
+    /// session answers `-ENOTCONN`.
+    pub async fn command(&self, dest: CommandDest, cmd: &Value, inbuf: &str) -> CommandOutput {
+        let dest = match dest {
+            CommandDest::Mon => Dest::Mon,
+            CommandDest::Mgr => Dest::Mgr,
+            CommandDest::Osd(id) => Dest::Osd(id),
         };
-        let text = cmd.to_string();
-        let inbuf = inbuf.as_bytes().to_vec();
-        let run = tokio::task::spawn_blocking(move || rados.command(&target, &text, &inbuf));
-        match run.await {
-            Ok(Ok(Reply {
-                retval,
-                data,
-                status,
-            })) => CommandOutput {
-                retval,
-                stdout: String::from_utf8_lossy(&data).into_owned(),
-                stderr: status,
-            },
-            Ok(Err(e)) => CommandOutput::err(errno::EINVAL, e.to_string()),
-            Err(e) => CommandOutput::err(errno::EIO, format!("command failed: {e}")),
+        match self
+            .shared
+            .run(dest, &cmd.to_string(), inbuf.as_bytes())
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => CommandOutput::err(errno::ENOTCONN, e),
         }
     }
 
@@ -250,7 +290,8 @@ impl CephHandle {
 
     /// Stop following (the last state stays published).
     pub fn stop(&self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
+        let _ = self.stop.try_send(());
+        self.task.abort();
     }
 }
 
@@ -261,12 +302,7 @@ impl ClusterSource for CephHandle {
         cmd: &'a Value,
         inbuf: &'a str,
     ) -> BoxFuture<'a, CommandOutput> {
-        let target = match dest {
-            CommandDest::Mon => Target::Mon,
-            CommandDest::Mgr => Target::Mgr,
-            CommandDest::Osd(id) => Target::Osd(id),
-        };
-        Box::pin(CephHandle::command(self, target, cmd, inbuf))
+        Box::pin(CephHandle::command(self, dest, cmd, inbuf))
     }
 
     fn commands(&self, dest: CommandDest) -> Arc<CommandTable> {
@@ -285,64 +321,6 @@ impl ClusterSource for CephHandle {
     }
 }
 
-/// Sleep in short steps so that `stop` is noticed; false if stopped.
-fn pause(shared: &Shared, d: Duration) -> bool {
-    let end = Instant::now() + d;
-    while Instant::now() < end {
-        if shared.stop.load(Ordering::Relaxed) {
-            return false;
-        }
-        std::thread::sleep((end - Instant::now()).min(Duration::from_millis(100)));
-    }
-    !shared.stop.load(Ordering::Relaxed)
-}
-
-fn follow(shared: &Shared) {
-    let mut backoff = Duration::from_secs(1);
-    let mut follower = Follower::default();
-    while !shared.stop.load(Ordering::Relaxed) {
-        let rados = match shared.connect() {
-            Ok(r) => Arc::new(r),
-            Err(e) => {
-                tracing::warn!("ceph: {e:#}; retrying in {backoff:?}");
-                shared.cluster.set_mon_connection(false);
-                if !pause(shared, backoff) {
-                    break;
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
-            }
-        };
-        tracing::info!("ceph: connected to the monitors as {}", shared.cfg.name);
-        shared.read_command_tables(&rados);
-        let session = Instant::now();
-        shared.set_connection(Some(Arc::clone(&rados)));
-        shared.cluster.set_mon_connection(true);
-        follower.reset();
-        loop {
-            if let Err(e) = follower.poll(&rados, shared) {
-                tracing::warn!("ceph: lost the monitors: {e:#}");
-                break;
-            }
-            if !pause(shared, shared.cfg.poll) {
-                break;
-            }
-        }
-        shared.set_connection(None);
-        shared.cluster.set_mon_connection(false);
-        drop(rados);
-        // A session that ends soon after it began counts as a failed attempt.
-        if session.elapsed() > MAX_BACKOFF {
-            backoff = Duration::from_secs(1);
-        } else {
-            if !pause(shared, backoff) {
-                break;
-            }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-        }
-    }
-}
-
 /// Perf counters of one daemon: its schema, read once per daemon incarnation.
 struct DaemonPerf {
     incarnation: u64,
@@ -350,281 +328,365 @@ struct DaemonPerf {
     reads: Vec<parse::CounterRead>,
 }
 
-/// What the follower remembers between polls.
+/// What the follower remembers between pushes.
 #[derive(Default)]
 struct Follower {
-    /// Parts of `status` whose change asks for a fetch.
+    /// The quorum as the last digest showed it (an election moves it without a
+    /// new monmap).
     quorum: Option<Value>,
-    health: Option<Value>,
-    pgmap: Option<Value>,
-    mgrmap: Option<Value>,
-    last_pg_fetch: Option<Instant>,
-    last_slow: Option<Instant>,
-    last_perf: Option<Instant>,
+    /// The name of the monitor of the session (for its perf counters).
+    session_mon: Option<String>,
     previous_pgs: PgSummary,
     metadata: wasm_mgr_cluster::MetadataMap,
     perf_schemas: HashMap<String, DaemonPerf>,
     /// The last error of each part, so that a lasting failure is logged once.
     errors: HashMap<&'static str, String>,
-}
-
-fn fetch(rados: &Rados, target: &Target, cmd: Value) -> Result<Value> {
-    let prefix = cmd["prefix"].as_str().unwrap_or("").to_string();
-    rados.command(target, &cmd.to_string(), &[])?.json(&prefix)
-}
-
-/// A monitor command with arguments, answered in JSON.
-fn mon(rados: &Rados, prefix: &str, args: &[(&str, &str)]) -> Result<Value> {
-    let mut cmd = json!({"prefix": prefix, "format": "json"});
-    for (k, v) in args {
-        cmd[*k] = Value::String((*v).to_string());
-    }
-    fetch(rados, &Target::Mon, cmd)
-}
-
-fn fs_map(rados: &Rados, status: &Value, snap: &Snapshot, update: &mut Update) -> Result<()> {
-    if status["fsmap"]["epoch"].as_u64() == Some(snap.fs_map.epoch) {
-        return Ok(());
-    }
-    let dump = mon(rados, "fs dump", &[])?;
-    update.fs_map = Some(parse::fs_map(&dump));
-    update.raw.push(("fs_map", raw(&dump)));
-    Ok(())
-}
-
-fn service_map(rados: &Rados, status: &Value, snap: &Snapshot, update: &mut Update) -> Result<()> {
-    if status["servicemap"]["epoch"].as_u64() == Some(snap.service_map.epoch) {
-        return Ok(());
-    }
-    let dump = mon(rados, "service dump", &[])?;
-    update.service_map = Some(parse::service_map(&dump));
-    update.raw.push(("service_map", raw(&dump)));
-    Ok(())
+    connected: bool,
 }
 
 fn raw(v: &Value) -> Arc<str> {
     Arc::from(v.to_string())
 }
 
-impl Follower {
-    /// Forget what `status` looked like, so that everything is compared again
-    /// (after a reconnection).
-    fn reset(&mut self) {
-        self.quorum = None;
-        self.health = None;
-        self.pgmap = None;
-        self.mgrmap = None;
-        self.last_pg_fetch = None;
-        self.last_slow = None;
-        self.last_perf = None;
+async fn follow(
+    shared: Arc<Shared>,
+    mut events: mpsc::UnboundedReceiver<Event>,
+    mut stop: mpsc::Receiver<()>,
+) {
+    let mut f = Follower::default();
+    // The first PG read follows the first manager map (see `event`).
+    let pg_every = shared.cfg.pg_interval.max(Duration::from_millis(100));
+    let mut pg_tick = tokio::time::interval_at(tokio::time::Instant::now() + pg_every, pg_every);
+    pg_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let perf_every = if shared.cfg.perf_interval.is_zero() {
+        Duration::from_secs(3600 * 24 * 365)
+    } else {
+        shared.cfg.perf_interval
+    };
+    let mut perf_tick = tokio::time::interval(perf_every);
+    perf_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            e = events.recv() => match e {
+                None => break,
+                Some(e) => f.event(&shared, e).await,
+            },
+            _ = pg_tick.tick(), if f.connected => {
+                let r = f.pg_map(&shared).await;
+                f.step("PG map", r);
+            },
+            _ = perf_tick.tick(), if f.connected && !shared.cfg.perf_interval.is_zero() => {
+                f.perf(&shared).await;
+            },
+            _ = stop.recv() => break,
+        }
     }
+}
 
-    /// One poll: `status`, then whatever moved. Only a failed `status` is an error
-    /// (the monitors are gone); a failed fetch is logged and retried next poll.
-    fn poll(&mut self, rados: &Rados, shared: &Shared) -> Result<()> {
-        let status = mon(rados, "status", &[])?;
-        let snap = shared.cluster.snapshot();
-        let mut update = Update::default();
-        let now = Instant::now();
-        let step = |name: &'static str, r: Result<()>, errors: &mut HashMap<&str, String>| match r {
+impl Follower {
+    fn step(&mut self, name: &'static str, r: Result<()>) {
+        match r {
             Ok(()) => {
-                errors.remove(name);
+                self.errors.remove(name);
             }
             Err(e) => {
                 let text = format!("{e:#}");
-                if errors.get(name) != Some(&text) {
+                if self.errors.get(name) != Some(&text) {
                     tracing::warn!("ceph: reading the {name}: {text}");
-                    errors.insert(name, text);
+                    self.errors.insert(name, text);
                 }
             }
-        };
-        let mut errors = std::mem::take(&mut self.errors);
-        let r = self.mon_map(rados, &status, &snap, &mut update);
-        step("monitor map", r, &mut errors);
-        let r = self.osd_map(rados, &status, &snap, &mut update);
-        step("OSD map", r, &mut errors);
-        let r = fs_map(rados, &status, &snap, &mut update);
-        step("FS map", r, &mut errors);
-        let r = self.mgr_map(rados, &status, &snap, now, &mut update);
-        step("manager map", r, &mut errors);
-        let r = service_map(rados, &status, &snap, &mut update);
-        step("service map", r, &mut errors);
-        let r = self.health(rados, &status, &mut update);
-        step("health", r, &mut errors);
-        let r = self.pg_map(rados, &status, now, shared.cfg.poll, &mut update);
-        step("PG map", r, &mut errors);
+        }
+    }
+
+    async fn event(&mut self, shared: &Shared, e: Event) {
+        let cluster = &shared.cluster;
+        match e {
+            Event::Session {
+                mon,
+                global_id,
+                mode,
+            } => {
+                tracing::info!(
+                    "ceph: session with mon at {mon} as {} (global id {global_id}, {mode} mode)",
+                    shared.cfg.name
+                );
+                cluster.set_mon_connection(true);
+                self.connected = true;
+                self.quorum = None;
+                // The digest names the monitor of the session.
+                self.session_mon = None;
+                shared.read_command_tables().await;
+            }
+            Event::Lost { reason } => {
+                tracing::warn!("ceph: lost the monitors: {reason}");
+                cluster.set_mon_connection(false);
+                self.connected = false;
+            }
+            Event::ConnectFailed { reason, .. } => {
+                let text = reason;
+                if self.errors.get("session") != Some(&text) {
+                    tracing::warn!("ceph: {text}");
+                    self.errors.insert("session", text);
+                }
+            }
+            Event::MonMap(_) => {
+                let r = self.mon_map(shared).await;
+                self.step("monitor map", r);
+            }
+            Event::OsdMap(e) => {
+                if e.last()
+                    .is_some_and(|l| l as u64 > cluster.snapshot().osd_map.epoch)
+                {
+                    let r = self.osd_map(shared).await;
+                    self.step("OSD map", r);
+                    // Which OSD is down changes the health detail at once.
+                    let r = self.health(shared, None).await;
+                    self.step("health", r);
+                }
+            }
+            Event::FsMap(epoch) => {
+                if epoch as u64 != cluster.snapshot().fs_map.epoch {
+                    let r = self.fs_map(shared).await;
+                    self.step("FS map", r);
+                }
+            }
+            Event::MgrMap(_) => {
+                let had = lock(&shared.addrs).mgr.clone();
+                let r = self.mgr_map(shared).await;
+                self.step("manager map", r);
+                let now = lock(&shared.addrs).mgr.clone();
+                if now.is_some() && now != had {
+                    // A new active manager: its commands, and its PG statistics
+                    // without waiting for the next interval.
+                    shared.read_command_tables().await;
+                    let r = self.pg_map(shared).await;
+                    self.step("PG map", r);
+                }
+            }
+            Event::ServiceMap(epoch) => {
+                if epoch as u64 != cluster.snapshot().service_map.epoch {
+                    let r = self.service_map(shared).await;
+                    self.step("service map", r);
+                }
+            }
+            Event::Config(_) => {
+                let r = self.config(shared).await;
+                self.step("configuration", r);
+            }
+            Event::Log(entries) => {
+                let mut config_changed = false;
+                for l in entries {
+                    let stamp = std::time::UNIX_EPOCH
+                        + Duration::from_secs(l.stamp.sec as u64)
+                        + Duration::from_nanos(l.stamp.nsec as u64);
+                    // Every change of the central configuration is audited.
+                    config_changed |= l.channel == "audit"
+                        && l.message.contains("\"prefix\":\"config ")
+                        && l.message.ends_with("finished");
+                    cluster.log_entry(
+                        &time::rfc3339(stamp),
+                        &l.name.to_string(),
+                        &l.channel,
+                        l.level,
+                        &l.message,
+                    );
+                }
+                if config_changed {
+                    let r = self.config(shared).await;
+                    self.step("configuration", r);
+                }
+            }
+            Event::Digest { mon_status, health } => {
+                let status: Value = serde_json::from_slice(&mon_status).unwrap_or_default();
+                self.session_mon = status["name"].as_str().map(str::to_string);
+                let quorum = json!([status["election_epoch"], status["quorum"]]);
+                if self.quorum.as_ref().is_some_and(|q| *q != quorum) {
+                    let r = self.mon_map(shared).await;
+                    self.step("monitor map", r);
+                }
+                self.quorum = Some(quorum);
+                let detail: Value = serde_json::from_slice(&health).unwrap_or_default();
+                let r = self.health(shared, Some(detail)).await;
+                self.step("health", r);
+            }
+        }
+    }
+
+    fn publish_maps(&mut self, shared: &Shared, mut update: Update) {
         if update.mon_map.is_some() || update.osd_map.is_some() || update.mgr_map.is_some() {
             update.metadata = Some(self.metadata.clone());
             update.servers = Some(parse::servers(&self.metadata));
         }
-        self.errors = errors;
-        let perf_due = !shared.cfg.perf_interval.is_zero()
-            && self
-                .last_perf
-                .is_none_or(|t| now.duration_since(t) >= shared.cfg.perf_interval);
-        if perf_due {
-            let osd_map = update.osd_map.as_ref().unwrap_or(&snap.osd_map);
-            let mon_map = update.mon_map.as_ref().unwrap_or(&snap.mon_map);
-            let mut daemons: Vec<(String, Target, u64)> = mon_map
-                .quorum_names()
-                .into_iter()
-                .map(|n| (format!("mon.{n}"), Target::MonNamed(n.to_string()), 0))
+        shared.cluster.publish(update);
+    }
+
+    async fn mon_map(&mut self, shared: &Shared) -> Result<()> {
+        let dump = shared.mon("mon dump", &[]).await?;
+        let q = shared.mon("quorum_status", &[]).await?;
+        let meta = shared.mon("mon metadata", &[]).await?;
+        parse::metadata("mon", "name", &meta, &mut self.metadata);
+        let mut update = Update {
+            mon_map: Some(parse::mon_map(&dump, &q)),
+            ..Update::default()
+        };
+        update.raw.push(("mon_map", raw(&dump)));
+        self.publish_maps(shared, update);
+        Ok(())
+    }
+
+    async fn osd_map(&mut self, shared: &Shared) -> Result<()> {
+        let dump = shared.mon("osd dump", &[]).await?;
+        let tree = shared.mon("osd tree", &[]).await?;
+        let meta = shared.mon("osd metadata", &[]).await?;
+        {
+            let mut addrs = lock(&shared.addrs);
+            addrs.osds = dump["osds"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
+                .iter()
+                .filter(|o| o["up"].as_u64() == Some(1))
+                .filter_map(|o| {
+                    let id = o["osd"].as_i64()? as i32;
+                    let a = parse::msgr2_addr(&o["public_addrs"])?.parse().ok()?;
+                    Some((id, a))
+                })
                 .collect();
-            daemons.extend(
-                osd_map
-                    .osds
-                    .iter()
-                    .filter(|o| o.up)
-                    .map(|o| (format!("osd.{}", o.id), Target::Osd(o.id), o.up_from)),
-            );
-            update.perf = Some(Arc::new(self.perf(rados, &daemons)));
-            self.last_perf = Some(now);
         }
+        parse::metadata("osd", "id", &meta, &mut self.metadata);
+        let mut update = Update {
+            osd_map: Some(parse::osd_map(&dump, &tree)),
+            ..Update::default()
+        };
+        update.raw.push(("osd_map", raw(&dump)));
+        update.raw.push(("osd_map_tree", raw(&tree)));
+        update.raw.push(("osd_metadata", raw(&meta)));
+        self.publish_maps(shared, update);
+        Ok(())
+    }
+
+    async fn fs_map(&mut self, shared: &Shared) -> Result<()> {
+        let dump = shared.mon("fs dump", &[]).await?;
+        let mut update = Update {
+            fs_map: Some(parse::fs_map(&dump)),
+            ..Update::default()
+        };
+        update.raw.push(("fs_map", raw(&dump)));
         shared.cluster.publish(update);
         Ok(())
     }
 
-    fn mon_map(
-        &mut self,
-        rados: &Rados,
-        status: &Value,
-        snap: &Snapshot,
-        update: &mut Update,
-    ) -> Result<()> {
-        let quorum = json!([status["election_epoch"], status["quorum"]]);
-        if status["monmap"]["epoch"].as_u64() == Some(snap.mon_map.epoch)
-            && self.quorum.as_ref() == Some(&quorum)
-        {
-            return Ok(());
-        }
-        let dump = mon(rados, "mon dump", &[])?;
-        let q = mon(rados, "quorum_status", &[])?;
-        let meta = mon(rados, "mon metadata", &[])?;
-        update.mon_map = Some(parse::mon_map(&dump, &q));
-        update.raw.push(("mon_map", raw(&dump)));
-        parse::metadata("mon", "name", &meta, &mut self.metadata);
-        self.quorum = Some(quorum);
+    async fn mgr_map(&mut self, shared: &Shared) -> Result<()> {
+        let dump = shared.mon("mgr dump", &[]).await?;
+        lock(&shared.addrs).mgr = parse::msgr2_addr(&dump["active_addrs"])
+            .and_then(|a| a.parse().ok())
+            .filter(|_| dump["available"].as_bool() == Some(true));
+        let meta = shared.mon("mgr metadata", &[]).await?;
+        parse::metadata("mgr", "name", &meta, &mut self.metadata);
+        let update = Update {
+            mgr_map: Some(parse::mgr_map(&dump)),
+            ..Update::default()
+        };
+        self.publish_maps(shared, update);
         Ok(())
     }
 
-    fn osd_map(
-        &mut self,
-        rados: &Rados,
-        status: &Value,
-        snap: &Snapshot,
-        update: &mut Update,
-    ) -> Result<()> {
-        if status["osdmap"]["epoch"].as_u64() == Some(snap.osd_map.epoch) {
-            return Ok(());
-        }
-        let dump = mon(rados, "osd dump", &[])?;
-        let tree = mon(rados, "osd tree", &[])?;
-        let meta = mon(rados, "osd metadata", &[])?;
-        update.osd_map = Some(parse::osd_map(&dump, &tree));
-        update.raw.push(("osd_map", raw(&dump)));
-        update.raw.push(("osd_map_tree", raw(&tree)));
-        update.raw.push(("osd_metadata", raw(&meta)));
-        parse::metadata("osd", "id", &meta, &mut self.metadata);
+    async fn service_map(&mut self, shared: &Shared) -> Result<()> {
+        let dump = shared.mon("service dump", &[]).await?;
+        let mut update = Update {
+            service_map: Some(parse::service_map(&dump)),
+            ..Update::default()
+        };
+        update.raw.push(("service_map", raw(&dump)));
+        shared.cluster.publish(update);
         Ok(())
     }
 
-    fn mgr_map(
-        &mut self,
-        rados: &Rados,
-        status: &Value,
-        snap: &Snapshot,
-        now: Instant,
-        update: &mut Update,
-    ) -> Result<()> {
-        let slow_due = self
-            .last_slow
-            .is_none_or(|t| now.duration_since(t) >= SLOW_REFRESH);
-        if self.mgrmap.as_ref() != Some(&status["mgrmap"]) || slow_due {
-            let dump = mon(rados, "mgr dump", &[])?;
-            if dump["epoch"].as_u64() != Some(snap.mgr_map.epoch) {
-                let meta = mon(rados, "mgr metadata", &[])?;
-                update.mgr_map = Some(parse::mgr_map(&dump));
-                parse::metadata("mgr", "name", &meta, &mut self.metadata);
-            }
-            self.mgrmap = Some(status["mgrmap"].clone());
-        }
-        if slow_due {
-            let config = parse::config(&mon(rados, "config dump", &[])?);
-            if config != *snap.config {
-                update.config = Some(config);
-            }
-            self.last_slow = Some(now);
+    async fn config(&mut self, shared: &Shared) -> Result<()> {
+        let config = parse::config(&shared.mon("config dump", &[]).await?);
+        if config != *shared.cluster.snapshot().config {
+            shared.cluster.publish(Update {
+                config: Some(config),
+                ..Update::default()
+            });
         }
         Ok(())
     }
 
-    fn health(&mut self, rados: &Rados, status: &Value, update: &mut Update) -> Result<()> {
-        // Which OSD is down changes the detail, not always the summary.
-        if self.health.as_ref() == Some(&status["health"]) && update.osd_map.is_none() {
-            return Ok(());
-        }
-        let detail = mon(rados, "health", &[("detail", "detail")])?;
-        update.cluster_checks = Some(parse::health_checks(&detail));
-        self.health = Some(status["health"].clone());
+    /// Publish the health detail the digest carried, or read it.
+    async fn health(&mut self, shared: &Shared, detail: Option<Value>) -> Result<()> {
+        let detail = match detail {
+            Some(d) if d.get("checks").is_some() => d,
+            _ => shared.mon("health", &[("detail", "detail")]).await?,
+        };
+        // Publishing unchanged checks sends no `health` notify.
+        shared.cluster.publish(Update {
+            cluster_checks: Some(parse::health_checks(&detail)),
+            ..Update::default()
+        });
         Ok(())
     }
 
-    fn pg_map(
-        &mut self,
-        rados: &Rados,
-        status: &Value,
-        now: Instant,
-        min_interval: Duration,
-        update: &mut Update,
-    ) -> Result<()> {
-        let moved = self.pgmap.as_ref() != Some(&status["pgmap"]) || update.osd_map.is_some();
-        let due = self
-            .last_pg_fetch
-            .is_none_or(|t| now.duration_since(t) >= min_interval);
-        if !moved || !due {
-            return Ok(());
-        }
-        let dump = mon(rados, "pg dump", &[])?;
-        let df = mon(rados, "df", &[("detail", "detail")])?;
-        let rates = parse::rates(&status["pgmap"]);
+    /// `pg dump` from the active manager and `df` from the monitors.
+    async fn pg_map(&mut self, shared: &Shared) -> Result<()> {
+        let dump = shared
+            .json(Dest::Mgr, json!({"prefix": "pg dump", "format": "json"}))
+            .await?;
+        let df = shared.mon("df", &[("detail", "detail")]).await?;
+        let map = dump.get("pg_map").unwrap_or(&dump);
+        let rates = parse::rates_from_delta(map);
         let (summary, table) = parse::pg_summary(&dump, &self.previous_pgs, rates);
-        self.previous_pgs = summary.clone();
-        update.pg_summary = Some(summary);
-        update.pgs = Some(Arc::new(table));
+        let mut update = Update::default();
         if let Some(map) = dump.get("pg_map") {
             update.raw.push(("pg_dump", raw(map)));
             update
                 .raw
                 .push(("pg_stats", raw(&json!({"pg_stats": map["pg_stats"]}))));
         }
+        self.previous_pgs = summary.clone();
+        update.pg_summary = Some(summary);
+        update.pgs = Some(Arc::new(table));
         update.df = Some(parse::df(&df));
         update.raw.push(("df", raw(&df)));
-        self.pgmap = Some(status["pgmap"].clone());
-        self.last_pg_fetch = Some(now);
+        shared.cluster.publish(update);
         Ok(())
     }
 
-    /// Perf counters of `daemons` (name, where to ask, incarnation). A daemon that
+    /// Perf counters of the session's monitor and every up OSD. A daemon that
     /// does not answer is left out of this round.
-    fn perf(&mut self, rados: &Rados, daemons: &[(String, Target, u64)]) -> Vec<DaemonCounters> {
+    async fn perf(&mut self, shared: &Shared) {
+        let started = Instant::now();
+        let snap = shared.cluster.snapshot();
+        let mut daemons: Vec<(String, Dest, u64)> = Vec::new();
+        if let Some(m) = &self.session_mon {
+            daemons.push((format!("mon.{m}"), Dest::ThisMon, 0));
+        }
+        daemons.extend(
+            snap.osd_map
+                .osds
+                .iter()
+                .filter(|o| o.up)
+                .map(|o| (format!("osd.{}", o.id), Dest::Osd(o.id), o.up_from)),
+        );
         let mut out = Vec::with_capacity(daemons.len());
-        for (name, target, incarnation) in daemons {
+        let names: Vec<String> = daemons.iter().map(|d| d.0.clone()).collect();
+        for (name, dest, incarnation) in daemons {
             let known = self
                 .perf_schemas
-                .get(name)
-                .is_some_and(|p| p.incarnation == *incarnation);
+                .get(&name)
+                .is_some_and(|p| p.incarnation == incarnation);
             if !known {
-                match fetch(
-                    rados,
-                    target,
-                    json!({"prefix": "perf schema", "format": "json"}),
-                ) {
+                match shared
+                    .json(dest, json!({"prefix": "perf schema", "format": "json"}))
+                    .await
+                {
                     Ok(schema) => {
                         let (schema, reads) = parse::perf_schema(&schema);
                         self.perf_schemas.insert(
                             name.clone(),
                             DaemonPerf {
-                                incarnation: *incarnation,
+                                incarnation,
                                 schema,
                                 reads,
                             },
@@ -636,14 +698,13 @@ impl Follower {
                     }
                 }
             }
-            let Some(p) = self.perf_schemas.get(name) else {
+            let Some(p) = self.perf_schemas.get(&name) else {
                 continue;
             };
-            match fetch(
-                rados,
-                target,
-                json!({"prefix": "perf dump", "format": "json"}),
-            ) {
+            match shared
+                .json(dest, json!({"prefix": "perf dump", "format": "json"}))
+                .await
+            {
                 Ok(dump) => out.push(DaemonCounters {
                     daemon: Arc::from(name.as_str()),
                     schema: Arc::clone(&p.schema),
@@ -652,8 +713,15 @@ impl Follower {
                 Err(e) => tracing::debug!("ceph: perf dump of {name}: {e:#}"),
             }
         }
-        self.perf_schemas
-            .retain(|n, _| daemons.iter().any(|(d, _, _)| d == n));
-        out
+        self.perf_schemas.retain(|n, _| names.contains(n));
+        tracing::debug!(
+            "ceph: perf counters of {} daemons in {:?}",
+            out.len(),
+            started.elapsed()
+        );
+        shared.cluster.publish(Update {
+            perf: Some(Arc::new(out)),
+            ..Update::default()
+        });
     }
 }

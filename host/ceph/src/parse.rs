@@ -358,7 +358,7 @@ pub fn pg_state(name: &str) -> PgState {
     })
 }
 
-/// Client IO rates of the whole cluster, from `status`'s `pgmap`.
+/// Client IO and recovery rates of the whole cluster.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Rates {
     /// Bytes read per second.
@@ -375,16 +375,34 @@ pub struct Rates {
     pub recovering_objects_per_sec: u64,
 }
 
-/// The rates in `status`'s `pgmap` (keys appear only while non-zero).
-pub fn rates(pgmap: &Value) -> Rates {
-    Rates {
-        read_bytes_sec: pgmap.u("read_bytes_sec"),
-        write_bytes_sec: pgmap.u("write_bytes_sec"),
-        read_op_per_sec: pgmap.u("read_op_per_sec"),
-        write_op_per_sec: pgmap.u("write_op_per_sec"),
-        recovering_bytes_per_sec: pgmap.u("recovering_bytes_per_sec"),
-        recovering_objects_per_sec: pgmap.u("recovering_objects_per_sec"),
+/// The cluster's IO and recovery rates from `pg dump`'s `pg_stats_delta` (the
+/// growth over the manager's last interval), as `ceph status` computes them.
+pub fn rates_from_delta(pg_map: &Value) -> Rates {
+    let delta = pg_map.get("pg_stats_delta").unwrap_or(&Value::Null);
+    let secs = delta.f("stamp_delta");
+    if secs <= 0.0 {
+        return Rates::default();
     }
+    let sum = delta.get("stat_sum").unwrap_or(&Value::Null);
+    let per_sec = |v: u64| (v as f64 / secs) as u64;
+    Rates {
+        read_bytes_sec: per_sec(sum.u("num_read_kb") * 1024),
+        write_bytes_sec: per_sec(sum.u("num_write_kb") * 1024),
+        read_op_per_sec: per_sec(sum.u("num_read")),
+        write_op_per_sec: per_sec(sum.u("num_write")),
+        recovering_bytes_per_sec: per_sec(sum.u("num_bytes_recovered")),
+        recovering_objects_per_sec: per_sec(sum.u("num_objects_recovered")),
+    }
+}
+
+/// A daemon's messenger v2 address with its nonce, from an `addrvec` in a dump
+/// (`public_addrs`, `active_addrs`).
+pub fn msgr2_addr(addrs: &Value) -> Option<String> {
+    addrs
+        .arr("addrvec")
+        .iter()
+        .find(|a| a.s("type") == "v2")
+        .map(|a| format!("v2:{}/{}", a.s("addr"), a.u("nonce")))
 }
 
 fn pool_stat(p: &Value, previous: Option<&PoolStat>, secs: f64) -> PoolStat {
@@ -414,7 +432,7 @@ fn pool_stat(p: &Value, previous: Option<&PoolStat>, secs: f64) -> PoolStat {
 
 /// `pg dump` (all of it) into the PG summary and the table of PG states. Per-pool
 /// rates are the growth of each pool's totals since `previous`, over the time
-/// between the two dumps; cluster rates come from `status`.
+/// between the two dumps; cluster rates come from the dump's delta.
 pub fn pg_summary(dump: &Value, previous: &PgSummary, rates: Rates) -> (PgSummary, PgTable) {
     let map = dump.get("pg_map").unwrap_or(dump);
     let stamp = map.s("stamp");

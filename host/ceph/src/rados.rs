@@ -2,12 +2,12 @@
 //! one host binary builds and runs with the simulated cluster on machines without
 //! Ceph and says what is missing when a real cluster is wanted.
 //!
-//! Only the calls the host needs: a cluster handle, monitor/manager/OSD commands,
-//! the cluster log, and for high availability one pool's objects: an exclusive
-//! lock (cls_lock) and omap writes fenced by it. librados handles are thread-safe; every call here blocks,
+//! Only the calls the HA backend needs: a cluster handle and one pool's objects:
+//! an exclusive lock (cls_lock) and omap writes fenced by it (following the
+//! cluster needs no librados). librados handles are thread-safe; every call here blocks,
 //! so callers run them off the async runtime.
 
-use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::ffi::{CString, c_char, c_int, c_void};
 use std::path::Path;
 use std::ptr;
 use std::sync::Arc;
@@ -18,71 +18,15 @@ use anyhow::{Context, Result, anyhow, bail};
 const LIBRARY_NAMES: &[&str] = &["librados.so.2", "librados.so"];
 
 type Handle = *mut c_void;
-type CommandFn = unsafe extern "C" fn(
-    Handle,
-    *mut *const c_char,
-    usize,
-    *const c_char,
-    usize,
-    *mut *mut c_char,
-    *mut usize,
-    *mut *mut c_char,
-    *mut usize,
-) -> c_int;
-type TargetCommandFn = unsafe extern "C" fn(
-    Handle,
-    *const c_char,
-    *mut *const c_char,
-    usize,
-    *const c_char,
-    usize,
-    *mut *mut c_char,
-    *mut usize,
-    *mut *mut c_char,
-    *mut usize,
-) -> c_int;
-type OsdCommandFn = unsafe extern "C" fn(
-    Handle,
-    c_int,
-    *mut *const c_char,
-    usize,
-    *const c_char,
-    usize,
-    *mut *mut c_char,
-    *mut usize,
-    *mut *mut c_char,
-    *mut usize,
-) -> c_int;
 type Ioctx = *mut c_void;
 type Op = *mut c_void;
-type LogCallback = unsafe extern "C" fn(
-    *mut c_void,
-    *const c_char,
-    *const c_char,
-    *const c_char,
-    *const c_char,
-    u64,
-    u64,
-    u64,
-    *const c_char,
-    *const c_char,
-);
-
 /// The entry points, copied out of the library (which [`Librados`] keeps loaded).
 struct Api {
     create2: unsafe extern "C" fn(*mut Handle, *const c_char, *const c_char, u64) -> c_int,
     conf_read_file: unsafe extern "C" fn(Handle, *const c_char) -> c_int,
     conf_set: unsafe extern "C" fn(Handle, *const c_char, *const c_char) -> c_int,
-    conf_get: unsafe extern "C" fn(Handle, *const c_char, *mut c_char, usize) -> c_int,
     connect: unsafe extern "C" fn(Handle) -> c_int,
     shutdown: unsafe extern "C" fn(Handle),
-    mon_command: CommandFn,
-    mon_command_target: TargetCommandFn,
-    mgr_command: CommandFn,
-    osd_command: OsdCommandFn,
-    buffer_free: unsafe extern "C" fn(*mut c_char),
-    monitor_log2:
-        unsafe extern "C" fn(Handle, *const c_char, Option<LogCallback>, *mut c_void) -> c_int,
     ioctx_create: unsafe extern "C" fn(Handle, *const c_char, *mut Ioctx) -> c_int,
     ioctx_destroy: unsafe extern "C" fn(Ioctx),
     lock_exclusive: unsafe extern "C" fn(
@@ -180,15 +124,8 @@ impl Librados {
             create2: sym!("rados_create2"),
             conf_read_file: sym!("rados_conf_read_file"),
             conf_set: sym!("rados_conf_set"),
-            conf_get: sym!("rados_conf_get"),
             connect: sym!("rados_connect"),
             shutdown: sym!("rados_shutdown"),
-            mon_command: sym!("rados_mon_command"),
-            mon_command_target: sym!("rados_mon_command_target"),
-            mgr_command: sym!("rados_mgr_command"),
-            osd_command: sym!("rados_osd_command"),
-            buffer_free: sym!("rados_buffer_free"),
-            monitor_log2: sym!("rados_monitor_log2"),
             ioctx_create: sym!("rados_ioctx_create"),
             ioctx_destroy: sym!("rados_ioctx_destroy"),
             lock_exclusive: sym!("rados_lock_exclusive"),
@@ -212,72 +149,15 @@ impl Librados {
     }
 }
 
-/// A command's answer: Ceph's return value (0 or a negative errno), output data and
-/// status text.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Reply {
-    /// 0 or a negative errno.
-    pub retval: i32,
-    /// Output data (`outbuf`).
-    pub data: Vec<u8>,
-    /// Status text (`outs`).
-    pub status: String,
-}
-
-impl Reply {
-    /// The output data as JSON, or an error naming the command.
-    pub fn json(&self, what: &str) -> Result<serde_json::Value> {
-        if self.retval != 0 {
-            bail!("`{what}` failed: {} ({})", self.status, self.retval);
-        }
-        serde_json::from_slice(&self.data).with_context(|| format!("`{what}` did not answer JSON"))
-    }
-}
-
-/// Where a command goes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// Any monitor (the usual case).
-    Mon,
-    /// One named monitor (`tell mon.a ...`).
-    MonNamed(String),
-    /// The active manager.
-    Mgr,
-    /// One OSD.
-    Osd(i32),
-}
-
-/// One cluster log line as the monitor streams it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogLine {
-    /// `cluster` or `audit`.
-    pub channel: String,
-    /// Entity name (`mon.a`, `osd.3`).
-    pub name: String,
-    /// Seconds since the epoch.
-    pub sec: u64,
-    /// Nanoseconds within the second.
-    pub nsec: u64,
-    /// Sequence number.
-    pub seq: u64,
-    /// `[INF]`, `[WRN]`, ...
-    pub level: String,
-    /// Text.
-    pub message: String,
-}
-
-type LogSink = Box<dyn Fn(LogLine) + Send + Sync>;
-
 /// A connected (or connecting) cluster handle. Dropping it shuts the handle down.
 pub struct Rados {
     lib: Arc<Librados>,
     handle: Handle,
-    log_sink: Option<Box<LogSink>>,
 }
 
 // SAFETY: librados cluster handles may be used from any thread concurrently.
 unsafe impl Send for Rados {}
-// SAFETY: as above; the log sink is only read by librados' callback.
+// SAFETY: as above.
 unsafe impl Sync for Rados {}
 
 impl std::fmt::Debug for Rados {
@@ -314,11 +194,7 @@ impl Rados {
         if r < 0 {
             bail!("rados_create2 for {name}: {}", strerror(r));
         }
-        let rados = Rados {
-            lib,
-            handle,
-            log_sink: None,
-        };
+        let rados = Rados { lib, handle };
         let path = cstring(&conf.to_string_lossy())?;
         // SAFETY: valid handle and path.
         let r = unsafe { (rados.lib.api.conf_read_file)(rados.handle, path.as_ptr()) };
@@ -348,24 +224,6 @@ impl Rados {
         Ok(())
     }
 
-    /// A configuration value (`fsid`), if set.
-    pub fn conf_get(&self, key: &str) -> Option<String> {
-        let k = cstring(key).ok()?;
-        let mut buf = vec![0u8; 4096];
-        // SAFETY: the buffer is writable for its length.
-        let r = unsafe {
-            (self.lib.api.conf_get)(self.handle, k.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
-        };
-        if r < 0 {
-            return None;
-        }
-        let s = CStr::from_bytes_until_nul(&buf)
-            .ok()?
-            .to_string_lossy()
-            .into_owned();
-        (!s.is_empty()).then_some(s)
-    }
-
     /// Authenticate and open the monitor session.
     pub fn connect(&self) -> Result<()> {
         // SAFETY: valid, unconnected handle.
@@ -373,82 +231,6 @@ impl Rados {
         if r < 0 {
             bail!("connecting to the monitors: {}", strerror(r));
         }
-        Ok(())
-    }
-
-    /// Run one command (Ceph's JSON dict) and wait for the answer.
-    pub fn command(&self, target: &Target, cmd: &str, inbuf: &[u8]) -> Result<Reply> {
-        let c = cstring(cmd)?;
-        let mut cmds = [c.as_ptr()];
-        let mut out: *mut c_char = ptr::null_mut();
-        let mut out_len = 0usize;
-        let mut outs: *mut c_char = ptr::null_mut();
-        let mut outs_len = 0usize;
-        let api = &self.lib.api;
-        let inb = inbuf.as_ptr().cast::<c_char>();
-        // The argument list every command function ends with.
-        macro_rules! run {
-            ($f:expr $(, $lead:expr)*) => {
-                $f(
-                    self.handle,
-                    $($lead,)*
-                    cmds.as_mut_ptr(),
-                    1,
-                    inb,
-                    inbuf.len(),
-                    &mut out,
-                    &mut out_len,
-                    &mut outs,
-                    &mut outs_len,
-                )
-            };
-        }
-        // SAFETY: every pointer is valid for the call; librados allocates the outputs,
-        // which are freed below with rados_buffer_free.
-        let r = unsafe {
-            match target {
-                Target::Mon => run!(api.mon_command),
-                Target::MonNamed(name) => {
-                    let n = cstring(name)?;
-                    run!(api.mon_command_target, n.as_ptr())
-                }
-                Target::Mgr => run!(api.mgr_command),
-                Target::Osd(id) => run!(api.osd_command, *id),
-            }
-        };
-        // SAFETY: librados returned these buffers with these lengths (or null).
-        let take = |p: *mut c_char, len: usize| -> Vec<u8> {
-            if p.is_null() {
-                return Vec::new();
-            }
-            let v = unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }.to_vec();
-            unsafe { (api.buffer_free)(p) };
-            v
-        };
-        let data = take(out, out_len);
-        let status = String::from_utf8_lossy(&take(outs, outs_len)).into_owned();
-        Ok(Reply {
-            retval: r,
-            data,
-            status,
-        })
-    }
-
-    /// Stream the cluster log at `level` (`info`, `debug`, ...) into `sink`, called
-    /// on a librados thread. Replaces an earlier sink.
-    pub fn monitor_log(&mut self, level: &str, sink: LogSink) -> Result<()> {
-        let lvl = cstring(level)?;
-        let boxed: Box<LogSink> = Box::new(sink);
-        let arg = (&*boxed as *const LogSink).cast_mut().cast::<c_void>();
-        // SAFETY: the sink lives in `self` until the handle is shut down in Drop,
-        // after which librados no longer calls back.
-        let r = unsafe {
-            (self.lib.api.monitor_log2)(self.handle, lvl.as_ptr(), Some(on_log_line), arg)
-        };
-        if r < 0 {
-            bail!("subscribing to the cluster log: {}", strerror(r));
-        }
-        self.log_sink = Some(boxed);
         Ok(())
     }
 }
@@ -726,44 +508,6 @@ impl Drop for Pool {
         // before its cluster handle (kept alive by `self.rados`).
         unsafe { (self.api().ioctx_destroy)(self.io) };
     }
-}
-
-fn text(p: *const c_char) -> String {
-    if p.is_null() {
-        return String::new();
-    }
-    // SAFETY: librados passes NUL-terminated strings valid for the callback.
-    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
-}
-
-unsafe extern "C" fn on_log_line(
-    arg: *mut c_void,
-    _line: *const c_char,
-    channel: *const c_char,
-    _who: *const c_char,
-    name: *const c_char,
-    sec: u64,
-    nsec: u64,
-    seq: u64,
-    level: *const c_char,
-    msg: *const c_char,
-) {
-    if arg.is_null() {
-        return;
-    }
-    // SAFETY: `arg` is the sink registered in `monitor_log`, alive while the handle is.
-    let sink = unsafe { &*(arg as *const LogSink) };
-    let line = LogLine {
-        channel: text(channel),
-        name: text(name),
-        sec,
-        nsec,
-        seq,
-        level: text(level),
-        message: text(msg),
-    };
-    // A panic must not unwind into C.
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink(line)));
 }
 
 impl Drop for Rados {

@@ -161,9 +161,10 @@ struct ServeArgs {
     /// Entity to authenticate as (with `--cluster ceph`).
     #[arg(long, default_value = "client.admin")]
     name: String,
-    /// How often to poll the monitors for changed maps, in milliseconds.
-    #[arg(long, default_value_t = 1000)]
-    ceph_poll_ms: u64,
+    /// How often to read PG statistics (`pg dump`, `df`) from the active
+    /// ceph-mgr, in milliseconds (maps are pushed by the monitors).
+    #[arg(long, default_value_t = 2000)]
+    ceph_pg_ms: u64,
     /// How often to read the daemons' perf counters, in milliseconds (0: never).
     #[arg(long, default_value_t = 5000)]
     ceph_perf_ms: u64,
@@ -276,7 +277,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 conf: args.ceph_conf,
                 keyring: args.keyring,
                 name: args.name,
-                poll: Duration::from_millis(args.ceph_poll_ms.max(100)),
+                pg_interval: Duration::from_millis(args.ceph_pg_ms.max(100)),
                 perf_interval: Duration::from_millis(args.ceph_perf_ms),
                 ..CephConfig::default()
             };
