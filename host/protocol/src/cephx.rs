@@ -233,7 +233,7 @@ impl CephxClient {
         if status < 0 {
             return Err(AuthError::Refused(format!(
                 "cephx request refused: {}",
-                crate::errno_name(-status)
+                crate::errno_name(status.wrapping_neg())
             )));
         }
         match kind {

@@ -69,10 +69,11 @@ impl CephConf {
                 .iter()
                 .filter(|(s, _)| s.map(normalize).as_deref() == Some(&normalize(section)))
                 .flat_map(|(_, p)| p.iter());
+            // The last setting of an option wins, as in Ceph.
             if let Some(v) = props
                 .filter(|(k, _)| normalize(k) == want)
                 .map(|(_, v)| v)
-                .last()
+                .next_back()
             {
                 return Some(self.expand(v.trim()));
             }

@@ -150,7 +150,11 @@ impl<'a> Decoder<'a> {
         mut f: impl FnMut(&mut Decoder<'a>) -> DecodeResult<T>,
     ) -> DecodeResult<Vec<T>> {
         let n = self.count(min_size)?;
-        let mut out = Vec::with_capacity(n);
+        // An element in memory can be many times its smallest encoding (a
+        // `LogEntry` of 112 bytes for 6 claimed bytes): reserve no more than the
+        // bytes left, and let elements actually decoded grow the list.
+        let fit = self.remaining().div_ceil(std::mem::size_of::<T>().max(1));
+        let mut out = Vec::with_capacity(n.min(fit));
         for _ in 0..n {
             out.push(f(self)?);
         }

@@ -523,10 +523,14 @@ impl Follower {
                 Ok(c) => c,
                 Err(e) => {
                     let mon = target.addr.expect("monitor addresses have sockets");
-                    let reason = format!(
-                        "{} cannot open a session with mon at {mon}: {e}",
-                        self.cfg.name
-                    );
+                    // A refusal names the entity and the monitor itself.
+                    let reason = match &e {
+                        ConnError::Auth(_) => e.to_string(),
+                        _ => format!(
+                            "{} cannot open a session with mon at {mon}: {e}",
+                            self.cfg.name
+                        ),
+                    };
                     tracing::debug!("{reason}");
                     let _ = self.events.send(Event::ConnectFailed { mon, reason });
                     at += 1;
