@@ -53,6 +53,15 @@ pub struct CephConfig {
     pub timeout_secs: u32,
 }
 
+impl CephConfig {
+    /// Age of PG statistics beyond which a health check says they are stale:
+    /// five reads missed, and never under 15 s (ceph-mgr itself refreshes its PG
+    /// map every tick, 2 s by default).
+    pub fn pg_stale_after(&self) -> Duration {
+        (self.pg_interval * 5).max(Duration::from_secs(15))
+    }
+}
+
 impl Default for CephConfig {
     fn default() -> Self {
         CephConfig {
@@ -132,6 +141,9 @@ impl CephSource {
         })
     }
 }
+
+/// Whose health checks the staleness of PG statistics is.
+const PG_AGE_CHECKS: &str = "ceph source";
 
 /// Where the daemons commands go to are, from the latest maps.
 #[derive(Default)]
@@ -342,6 +354,14 @@ struct Follower {
     /// The last error of each part, so that a lasting failure is logged once.
     errors: HashMap<&'static str, String>,
     connected: bool,
+    /// When ceph-mgr's PG map that we hold was made (its `stamp`, Unix seconds).
+    pg_stamp: Option<u64>,
+    /// Why the last PG read failed, if it did.
+    pg_error: Option<String>,
+    /// When following started (the age of PG statistics never read).
+    started: Option<Instant>,
+    /// Whether the staleness check is raised.
+    pg_stale: bool,
 }
 
 fn raw(v: &Value) -> Arc<str> {
@@ -353,7 +373,10 @@ async fn follow(
     mut events: mpsc::UnboundedReceiver<Event>,
     mut stop: mpsc::Receiver<()>,
 ) {
-    let mut f = Follower::default();
+    let mut f = Follower {
+        started: Some(Instant::now()),
+        ..Follower::default()
+    };
     // The first PG read follows the first manager map (see `event`).
     let pg_every = shared.cfg.pg_interval.max(Duration::from_millis(100));
     let mut pg_tick = tokio::time::interval_at(tokio::time::Instant::now() + pg_every, pg_every);
@@ -371,9 +394,13 @@ async fn follow(
                 None => break,
                 Some(e) => f.event(&shared, e).await,
             },
-            _ = pg_tick.tick(), if f.connected => {
-                let r = f.pg_map(&shared).await;
-                f.step("PG map", r);
+            _ = pg_tick.tick() => {
+                if f.connected {
+                    let r = f.pg_map(&shared).await;
+                    f.pg_error = r.as_ref().err().map(|e| format!("{e:#}"));
+                    f.step("PG map", r);
+                }
+                f.check_pg_age(&shared);
             },
             _ = perf_tick.tick(), if f.connected && !shared.cfg.perf_interval.is_zero() => {
                 f.perf(&shared).await;
@@ -635,6 +662,7 @@ impl Follower {
             .await?;
         let df = shared.mon("df", &[("detail", "detail")]).await?;
         let map = dump.get("pg_map").unwrap_or(&dump);
+        self.pg_stamp = map["stamp"].as_str().and_then(time::parse_unix_secs);
         let rates = parse::rates_from_delta(map);
         let (summary, table) = parse::pg_summary(&dump, &self.previous_pgs, rates);
         let mut update = Update::default();
@@ -651,6 +679,59 @@ impl Follower {
         update.raw.push(("df", raw(&df)));
         shared.cluster.publish(update);
         Ok(())
+    }
+
+    /// Raise `WASM_MGR_PG_STATS_STALE` while the PG statistics we hold (and
+    /// `df`, read with them) are older than [`CephConfig::pg_stale_after`]:
+    /// ceph-mgr is down, or not answering us. Cleared by a fresh read.
+    fn check_pg_age(&mut self, shared: &Shared) {
+        let limit = shared.cfg.pg_stale_after();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let (age, since) = match self.pg_stamp {
+            Some(stamp) => (
+                Duration::from_secs(now.saturating_sub(stamp)),
+                format!(
+                    "last updated by ceph-mgr {} s ago",
+                    now.saturating_sub(stamp)
+                ),
+            ),
+            None => (
+                self.started.map_or(Duration::ZERO, |t| t.elapsed()),
+                "never read since wasm-mgr started".to_string(),
+            ),
+        };
+        let stale = age > limit;
+        // Raised and cleared on the change only: the age itself is on the host's
+        // metrics page (`wasm_mgr_pg_stats_age_seconds`).
+        if stale == self.pg_stale {
+            return;
+        }
+        self.pg_stale = stale;
+        let checks = if stale {
+            let mut detail = vec![format!(
+                "PG statistics, pg dump and df are {since} (limit {} s)",
+                limit.as_secs()
+            )];
+            if let Some(e) = &self.pg_error {
+                detail.push(format!("reading them: {e}"));
+            }
+            vec![wasm_mgr_cluster::HealthCheck {
+                code: "WASM_MGR_PG_STATS_STALE".into(),
+                severity: wasm_mgr_cluster::HealthStatus::Warn,
+                summary: format!(
+                    "PG statistics from ceph-mgr are stale (over {} s old)",
+                    limit.as_secs()
+                ),
+                detail,
+                count: 1,
+            }]
+        } else {
+            Vec::new()
+        };
+        shared.cluster.set_module_health(PG_AGE_CHECKS, checks);
     }
 
     /// Perf counters of the session's monitor and every up OSD. A daemon that

@@ -45,6 +45,7 @@ pub struct Metrics {
     held: IntGaugeVec,
     refused: IntCounterVec,
     compress: prometheus::CounterVec,
+    pg_age: prometheus::Gauge,
 }
 
 /// Counters one module keeps itself (they outlive its instances).
@@ -180,6 +181,11 @@ impl Metrics {
                 &["module"],
             )
             .expect("valid counter"),
+            pg_age: prometheus::Gauge::with_opts(opts(
+                "pg_stats_age_seconds",
+                "Age of the PG statistics the host holds (from ceph-mgr's pg map stamp)",
+            ))
+            .expect("valid gauge"),
             call_seconds,
             registry,
         };
@@ -195,6 +201,7 @@ impl Metrics {
     fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
         vec![
             Box::new(self.call_seconds.clone()),
+            Box::new(self.pg_age.clone()),
             Box::new(self.state.clone()),
             Box::new(self.restarts.clone()),
             Box::new(self.queue.clone()),
@@ -217,8 +224,16 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// The exposition page for the modules as they are now.
-    pub fn render(&self, rows: &[ModuleRow]) -> String {
+    /// The exposition page for the modules as they are now, and the age of the
+    /// PG statistics (`pg_stamp`, Ceph's stamp form; empty when there are none).
+    pub fn render(&self, rows: &[ModuleRow], pg_stamp: &str) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        match wasm_mgr_cluster::time::parse_unix_secs(pg_stamp) {
+            Some(t) => self.pg_age.set((now - t as f64).max(0.0)),
+            None => self.pg_age.set(f64::NAN),
+        }
         for vec in [
             &self.state,
             &self.queue,

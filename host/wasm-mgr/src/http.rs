@@ -678,7 +678,19 @@ async fn read_body(
 }
 
 async fn host_metrics(State(api): State<Api>) -> Response {
-    let page = api.manager.services.metrics.render(&api.manager.rows());
+    let stamp = api
+        .manager
+        .services
+        .cluster
+        .snapshot()
+        .pg_summary
+        .stamp
+        .clone();
+    let page = api
+        .manager
+        .services
+        .metrics
+        .render(&api.manager.rows(), &stamp);
     (
         [(
             axum::http::header::CONTENT_TYPE,
