@@ -10,7 +10,7 @@ OUT          := target/modules
 TEST_OUT     := target/test-modules
 WASM_DIR     := target/$(WASM_TARGET)/release
 # The host's crates (host/): cluster state, the two sources, the runtime, the binary.
-HOST_CRATES  := -p wasm-mgr-cluster -p wasm-mgr-sim -p wasm-mgr-ceph -p wasm-mgr-runtime -p wasm-mgr
+HOST_CRATES  := -p wasm-mgr-cluster -p wasm-mgr-sim -p wasm-mgr-ceph -p wasm-mgr-protocol -p wasm-mgr-runtime -p wasm-mgr
 # The contract the shipped SDKs build against: the newest version in wit/.
 WIT          := wit/0.1.0
 WIT_FILES    := $(wildcard $(WIT)/*.wit)

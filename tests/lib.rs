@@ -244,6 +244,12 @@ impl CephCluster {
     /// Creates and starts the cluster; returns once its OSDs are up and the real
     /// ceph-mgr's prometheus module answers.
     pub fn start() -> Result<CephCluster> {
+        CephCluster::start_with("")
+    }
+
+    /// [`CephCluster::start`] with more `[global]` lines in its `ceph.conf`
+    /// (`ms_mon_service_mode = secure`, ticket lifetimes, ...).
+    pub fn start_with(extra_conf: &str) -> Result<CephCluster> {
         if Command::new("ceph-mon").arg("--version").output().is_err() {
             bail!("Ceph is not installed: `make ceph-tools` installs Debian's packages");
         }
@@ -254,7 +260,19 @@ impl CephCluster {
             conf: dir.path().join("ceph.conf"),
             dir,
         };
-        cluster.script("start", &[])?;
+        let out = Command::new("bash")
+            .arg(cluster_script())
+            .arg("start")
+            .arg(cluster.dir.path())
+            .env("CLUSTER_EXTRA_CONF", extra_conf)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "cluster.sh start failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         Ok(cluster)
     }
 

@@ -3,6 +3,7 @@
 # private folder, for wasm-mgr's real-Ceph tests and benchmarks.
 #
 #   cluster.sh start DIR [OSDS]   create and start; prints the ceph.conf path
+#                                 ($CLUSTER_EXTRA_CONF: more [global] lines)
 #   cluster.sh stop DIR           stop exactly the daemons started in DIR
 #   cluster.sh osd-stop DIR ID    stop one OSD (gracefully)
 #   cluster.sh osd-start DIR ID   start it again
@@ -146,6 +147,9 @@ osd heartbeat interval = 1
 osd heartbeat grace = 4
 mon osd report timeout = 20
 mgr tick period = 1
+# Pacific's secure setting: a client reclaims its global id only with its ticket.
+auth allow insecure global id reclaim = false
+${CLUSTER_EXTRA_CONF:-}
 
 [mon]
 mon data = $DIR/mon/\$cluster-\$id

@@ -27,6 +27,8 @@ struct NotifyRecord {
     osd_map_epoch: u64,
     /// Whether `serve` was waiting in `sleep` at that moment.
     serve_sleeping: bool,
+    /// Wall-clock time it arrived, in milliseconds since the epoch (for latency).
+    at_ms: u64,
 }
 
 /// The module's in-memory state.
@@ -48,6 +50,7 @@ impl Probe {
                     "id": r.id,
                     "osd_map_epoch": r.osd_map_epoch,
                     "serve_sleeping": r.serve_sleeping,
+                    "at_ms": r.at_ms,
                 })
             })
             .collect();
@@ -276,6 +279,9 @@ impl Module for Probe {
             id: notification.id,
             osd_map_epoch: cluster::epochs().osd_map,
             serve_sleeping: self.sleeping.get(),
+            at_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
         };
         let mut records = self.notifies.borrow_mut();
         if records.len() == MAX_NOTIFIES {
