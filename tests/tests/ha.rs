@@ -236,6 +236,11 @@ async fn kill_and_take_over(hosts: &mut [Host], ids: &[&str]) -> Result<(usize, 
         took < FAILOVER_TARGET,
         "failover took {took:?}, over {FAILOVER_TARGET:?}"
     );
+    // The new active loads its modules one after another: prometheus answered
+    // first, tally follows within moments.
+    hosts[next]
+        .wait_running("tally", Duration::from_secs(10))
+        .await?;
     let total = hosts[next].command_json("tally", "tally total").await?;
     ensure!(total["total"] == 12, "{total}");
     let beat = hosts[next].command_json("tally", "tally beat-ms").await?;
