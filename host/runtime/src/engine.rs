@@ -2,6 +2,8 @@
 //! components keyed by the content hash of the `.wasm` file.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -14,12 +16,50 @@ pub fn content_hash(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// How often the engine's epoch advances; a busy guest yields to the host at
-/// least this often.
+/// How often the engine's epoch advances while guest code may be running; a
+/// busy guest yields to the host at least this often.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// Futures that may run guest code being polled right now (see [`executing`]).
+static EXECUTING: AtomicUsize = AtomicUsize::new(0);
+/// The epoch threads, woken when guest code starts to run.
+static TICKERS: Mutex<Vec<std::thread::Thread>> = Mutex::new(Vec::new());
+
+/// Counts a poll of a future that may run guest code, waking the epoch threads
+/// when it is the first.
+struct Polling;
+
+impl Polling {
+    fn enter() -> Polling {
+        if EXECUTING.fetch_add(1, Ordering::SeqCst) == 0 {
+            for t in TICKERS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                t.unpark();
+            }
+        }
+        Polling
+    }
+}
+
+impl Drop for Polling {
+    fn drop(&mut self) {
+        EXECUTING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Wraps a future that runs guest code (a module's whole life, a `describe`):
+/// the epoch advances only while such a future is being polled, so an idle
+/// host is not woken 100 times a second.
+pub fn executing<F: Future>(f: F) -> impl Future<Output = F::Output> {
+    let mut f = Box::pin(f);
+    std::future::poll_fn(move |cx| {
+        let _polling = Polling::enter();
+        f.as_mut().poll(cx)
+    })
+}
+
 /// Builds the engine: component-model async on, epoch interruption on, and a
-/// background thread that advances the epoch every [`EPOCH_TICK`].
+/// background thread that advances the epoch every [`EPOCH_TICK`] while guest
+/// code may run (and sleeps otherwise).
 pub fn new_engine() -> Result<wasmtime::Engine> {
     let mut config = wasmtime::Config::new();
     config
@@ -29,16 +69,27 @@ pub fn new_engine() -> Result<wasmtime::Engine> {
     let engine = wasmtime::Engine::new(&config)
         .map_err(|e| anyhow::anyhow!("creating the wasmtime engine: {e:#}"))?;
     let weak = engine.weak();
-    std::thread::Builder::new()
+    let ticker = std::thread::Builder::new()
         .name("wasm-epoch".into())
         .spawn(move || {
             while let Some(engine) = weak.upgrade() {
+                if EXECUTING.load(Ordering::SeqCst) == 0 {
+                    drop(engine);
+                    // Woken by the next poll of guest code; the timeout only
+                    // notices a dropped engine.
+                    std::thread::park_timeout(Duration::from_secs(10));
+                    continue;
+                }
                 engine.increment_epoch();
                 drop(engine);
                 std::thread::sleep(EPOCH_TICK);
             }
         })
         .context("starting the epoch thread")?;
+    TICKERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(ticker.thread().clone());
     Ok(engine)
 }
 

@@ -224,7 +224,13 @@ impl ModuleHandle {
             call_deadline: blueprint.call_deadline,
             max_input: blueprint.sandbox.memory_limit / 8,
         });
-        tokio::spawn(supervise(manager, handle.clone(), blueprint, first, rx));
+        tokio::spawn(crate::engine::executing(supervise(
+            manager,
+            handle.clone(),
+            blueprint,
+            first,
+            rx,
+        )));
         handle
     }
 

@@ -160,7 +160,8 @@ impl ModuleManager {
             .await?;
         let instantiate = t1.elapsed();
         // A busy guest yields at every epoch tick, so the time limit can fire.
-        let mut info = tokio::time::timeout(LOAD_TIMEOUT, module.describe(&mut store))
+        let describe = crate::engine::executing(module.describe(&mut store));
+        let mut info = tokio::time::timeout(LOAD_TIMEOUT, describe)
             .await
             .map_err(|_| anyhow!("did not return from describe within {LOAD_TIMEOUT:?}"))?
             .map_err(|e| match e.downcast_ref::<RanTooLong>() {
@@ -307,7 +308,7 @@ impl ModuleManager {
     ) -> Result<(Store<ModuleCtx>, Guest)> {
         tokio::time::timeout(
             LOAD_TIMEOUT,
-            self.instantiate(name, pre, Arc::default(), sandbox, shared),
+            crate::engine::executing(self.instantiate(name, pre, Arc::default(), sandbox, shared)),
         )
         .await
         .map_err(|_| anyhow!("did not finish instantiating within {LOAD_TIMEOUT:?}"))?
