@@ -210,9 +210,11 @@ bench: build build-test-modules build-py-test-modules ceph-tools
 	$(CARGO) bench -p wasm-mgr --bench languages
 	$(CARGO) bench -p wasm-mgr --bench runtimes
 
-## wasm-mgr beside the real ceph-mgr on a real test cluster: RSS, idle CPU, scrape
-## latency. Needs Ceph (make ceph-tools); takes about two minutes.
-bench-ceph: build ceph-tools
+## wasm-mgr beside the real ceph-mgr on a real test cluster: push latency, idle CPU
+## and wakeups (also the monitor's), RSS and threads with and without librados,
+## scrape latency. Needs Ceph (make ceph-tools); takes about five minutes.
+## BENCH_POLLING_BIN=path/to/old/wasm-mgr measures the polling host beside it.
+bench-ceph: build build-test-modules ceph-tools
 	$(CARGO) bench -p wasm-mgr --bench ceph
 
 ## Failover of an HA group (folder lease, RADOS lock) against ceph-mgr's own.

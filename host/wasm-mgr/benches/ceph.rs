@@ -1,11 +1,21 @@
 //! `make bench-ceph`: wasm-mgr beside the real ceph-mgr on one real cluster
 //! (`tests/ceph/cluster.sh`: 1 mon, 1 mgr, 3 OSDs on memstore). wasm-mgr runs the
-//! prometheus and status modules; ceph-mgr runs its default modules plus prometheus.
-//! Both follow the same cluster at the same time. Printed: RSS, CPU time per minute
-//! while idle (no scrapes), and scrape latency p50/p99 of each prometheus endpoint.
+//! prometheus, status and probe modules; ceph-mgr runs its default modules plus
+//! prometheus. Both follow the same cluster at the same time. Printed:
 //!
-//! `BENCH_IDLE_SECS` (default 60) sets the idle window, `BENCH_SCRAPES` (default 200)
-//! the sequential scrapes per endpoint.
+//! - the time from `ceph osd pool create` returning to the probe module's
+//!   `osd-map` notify (p50/p99);
+//! - CPU time per idle minute (no scrapes) and wakeups per second of wasm-mgr,
+//!   of ceph-mgr, and of the monitor with and without wasm-mgr attached;
+//! - RSS and threads of wasm-mgr following the cluster, and with librados loaded
+//!   (an HA host over a RADOS lock);
+//! - scrape latency p50/p99 of each prometheus endpoint.
+//!
+//! `BENCH_IDLE_SECS` (default 60) sets each idle window, `BENCH_SCRAPES` (default
+//! 200) the sequential scrapes per endpoint, `BENCH_PUSHES` (default 20) the pool
+//! creations. `BENCH_POLLING_BIN`, the path of a `wasm-mgr` built before the
+//! protocol crate (it polled `status` through librados every second), measures
+//! that host the same way, side by side.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -77,17 +87,27 @@ impl Drop for Host {
     }
 }
 
-fn start_host(cluster: &Cluster, port: u16, state: &Path) -> Result<Host> {
-    let dir = std::env::temp_dir().join(format!("wasm-mgr-ceph-bench-{}", std::process::id()));
+fn start_host(
+    bin: &Path,
+    cluster: &Cluster,
+    port: u16,
+    state: &Path,
+    extra: &[&str],
+) -> Result<Host> {
+    let dir = std::env::temp_dir().join(format!(
+        "wasm-mgr-ceph-bench-{}-{port}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(dir.join("modules"))?;
-    for m in ["prometheus", "status"] {
+    for m in ["modules/prometheus", "modules/status", "test-modules/probe"] {
+        let name = m.rsplit('/').next().unwrap_or(m);
         std::fs::copy(
-            workspace().join(format!("target/modules/{m}.wasm")),
-            dir.join(format!("modules/{m}.wasm")),
+            workspace().join(format!("target/{m}.wasm")),
+            dir.join(format!("modules/{name}.wasm")),
         )
-        .with_context(|| format!("target/modules/{m}.wasm: run `make build`"))?;
+        .with_context(|| format!("target/{m}.wasm: run `make build build-test-modules`"))?;
     }
-    let child = Command::new(workspace().join("target/release/wasm-mgr"))
+    let child = Command::new(bin)
         .arg("serve")
         .arg("--modules")
         .arg(dir.join("modules"))
@@ -97,11 +117,12 @@ fn start_host(cluster: &Cluster, port: u16, state: &Path) -> Result<Host> {
         .arg(format!("127.0.0.1:{port}"))
         .args(["--cluster", "ceph", "--ceph-conf"])
         .arg(cluster.dir.join("ceph.conf"))
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .context("starting target/release/wasm-mgr")?;
+        .with_context(|| format!("starting {}", bin.display()))?;
     Ok(Host { child, dir })
 }
 
@@ -129,6 +150,114 @@ fn cpu(pid: u32) -> Result<Duration> {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     Ok(Duration::from_millis(ticks * 1000 / hz))
+}
+
+/// Context switches of all of a process's threads so far (each one a wakeup or
+/// a preemption).
+fn switches(pid: u32) -> Result<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let status = std::fs::read_to_string(task?.path().join("status")).unwrap_or_default();
+        for line in status.lines() {
+            if let Some(v) = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                total += v.trim().parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// CPU seconds per minute and wakeups per second of each process over an idle
+/// window.
+async fn idle(pids: &[(&str, u32)], window: Duration) -> Result<Vec<(f64, f64)>> {
+    let before: Vec<(Duration, u64)> = pids
+        .iter()
+        .map(|(_, p)| Ok((cpu(*p)?, switches(*p)?)))
+        .collect::<Result<_>>()?;
+    tokio::time::sleep(window).await;
+    let secs = window.as_secs_f64();
+    pids.iter()
+        .zip(before)
+        .map(|((_, p), (c, w))| {
+            let used = cpu(*p)?.saturating_sub(c).as_secs_f64();
+            Ok((used * 60.0 / secs, (switches(*p)? - w) as f64 / secs))
+        })
+        .collect()
+}
+
+/// Times from `ceph osd pool create` returning to the probe's `osd-map` notify
+/// for the new epoch, sorted.
+async fn push_latency(
+    cluster: &Cluster,
+    client: &reqwest::Client,
+    base: &str,
+    tag: &str,
+    n: u64,
+) -> Result<Vec<Duration>> {
+    let notifies = || async {
+        let list: serde_json::Value = client
+            .get(format!("{base}/modules/probe/notifies"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok::<_, anyhow::Error>(list.as_array().cloned().unwrap_or_default())
+    };
+    let mut samples = Vec::new();
+    for i in 0..n {
+        let out = Command::new("ceph")
+            .arg("-c")
+            .arg(cluster.dir.join("ceph.conf"))
+            .args(["osd", "pool", "create", &format!("bench_{tag}_{i}"), "4"])
+            .output()?;
+        let returned = now_ms();
+        if !out.status.success() {
+            bail!("ceph osd pool create failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let epoch = cluster_epoch(cluster)?;
+        let started = Instant::now();
+        let at = loop {
+            let seen = notifies().await?.into_iter().find(|n| {
+                n["kind"] == "osd-map" && n["osd_map_epoch"].as_u64() >= Some(epoch)
+            });
+            if let Some(n) = seen {
+                break n["at_ms"].as_u64().unwrap_or(0);
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                bail!("no osd-map notify for epoch {epoch} within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        samples.push(Duration::from_millis(at.saturating_sub(returned)));
+    }
+    samples.sort();
+    Ok(samples)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The OSD map epoch, from the CLI.
+fn cluster_epoch(cluster: &Cluster) -> Result<u64> {
+    let out = Command::new("ceph")
+        .arg("-c")
+        .arg(cluster.dir.join("ceph.conf"))
+        .args(["osd", "dump", "-f", "json"])
+        .output()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    v["epoch"].as_u64().context("osd dump epoch")
+}
+
+fn pid_of(cluster: &Cluster, daemon: &str) -> Result<u32> {
+    Ok(std::fs::read_to_string(cluster.dir.join(format!("run/{daemon}.pid")))?
+        .trim()
+        .parse()?)
 }
 
 async fn wait_for_page(client: &reqwest::Client, url: &str) -> Result<()> {
@@ -175,36 +304,41 @@ async fn bench() -> Result<()> {
     cluster.script("start")?;
     println!("test cluster up in {:.1?}", t0.elapsed());
     let port = free_port()?;
-    let ours = format!("http://127.0.0.1:{port}/modules/prometheus/metrics");
+    let base = format!("http://127.0.0.1:{port}");
+    let ours = format!("{base}/modules/prometheus/metrics");
     let theirs = format!("http://127.0.0.1:{}/metrics", cluster.prometheus_port()?);
     let client = reqwest::Client::new();
+    let bin = workspace().join("target/release/wasm-mgr");
     // A first start compiles the modules into the state folder; measure a restart,
     // as an operator's host runs.
     let state =
         std::env::temp_dir().join(format!("wasm-mgr-ceph-bench-state-{}", std::process::id()));
-    let host = start_host(&cluster, port, &state)?;
+    let host = start_host(&bin, &cluster, port, &state, &[])?;
     wait_for_page(&client, &ours).await?;
     drop(host);
-    let host = start_host(&cluster, port, &state)?;
+    let host = start_host(&bin, &cluster, port, &state, &[])?;
     wait_for_page(&client, &ours).await?;
     wait_for_page(&client, &theirs).await?;
-    let pids = [
-        ("wasm-mgr", host.child.id()),
-        ("ceph-mgr", cluster.mgr_pid()?),
-    ];
+    let mon = pid_of(&cluster, "mon.a")?;
+    let mgr = cluster.mgr_pid()?;
 
-    let idle = Duration::from_secs(env_number("BENCH_IDLE_SECS", 60));
-    let before: Vec<Duration> = pids.iter().map(|(_, p)| cpu(*p)).collect::<Result<_>>()?;
-    tokio::time::sleep(idle).await;
-    for ((name, pid), before) in pids.iter().zip(before) {
-        let used = cpu(*pid)?.saturating_sub(before);
-        let per_minute = used.as_secs_f64() * 60.0 / idle.as_secs_f64();
+    let pushes = env_number("BENCH_PUSHES", 20);
+    let lat = push_latency(&cluster, &client, &base, "sub", pushes).await?;
+    println!(
+        "wasm-mgr  pool create -> osd-map notify (subscription), n={pushes}: p50={:?} p99={:?}",
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.99)
+    );
+
+    let window = Duration::from_secs(env_number("BENCH_IDLE_SECS", 60));
+    let pids = [("wasm-mgr", host.child.id()), ("ceph-mgr", mgr), ("ceph-mon", mon)];
+    let figures = idle(&pids, window).await?;
+    for ((name, pid), (cpu, wakeups)) in pids.iter().zip(&figures) {
         let (mib, anon, threads) = rss(*pid)?;
         println!(
-            "{name:<9} idle {:>4.0} s: CPU {per_minute:>6.2} s per minute ({:>5.2} % of a core), \
-             RSS {mib:>6.1} MiB ({anon:.1} MiB anonymous), {threads} threads",
-            idle.as_secs_f64(),
-            per_minute / 60.0 * 100.0
+            "{name:<9} idle {:>3.0} s, wasm-mgr attached: CPU {cpu:>5.2} s per minute, \
+             {wakeups:>6.1} wakeups/s, RSS {mib:>6.1} MiB ({anon:.1} MiB anonymous), {threads} threads",
+            window.as_secs_f64(),
         );
     }
 
@@ -220,6 +354,69 @@ async fn bench() -> Result<()> {
             samples[samples.len() - 1]
         );
     }
+    drop(host);
+
+    // The monitor and ceph-mgr with no wasm-mgr attached.
+    let alone = idle(&pids[1..], window).await?;
+    for ((name, _), (cpu, wakeups)) in pids[1..].iter().zip(&alone) {
+        println!(
+            "{name:<9} idle {:>3.0} s, no wasm-mgr:       CPU {cpu:>5.2} s per minute, \
+             {wakeups:>6.1} wakeups/s",
+            window.as_secs_f64()
+        );
+    }
+
+    // librados loaded: an HA host over a RADOS lock.
+    Command::new("ceph")
+        .arg("-c")
+        .arg(cluster.dir.join("ceph.conf"))
+        .args(["osd", "pool", "create", "wasm_mgr_ha", "4"])
+        .output()?;
+    let ha_state = state.with_extension("ha");
+    let host = start_host(
+        &bin,
+        &cluster,
+        port,
+        &ha_state,
+        &["--id", "bench", "--ha-pool", "wasm_mgr_ha"],
+    )?;
+    wait_for_page(&client, &ours).await?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (mib, anon, threads) = rss(host.child.id())?;
+    println!(
+        "wasm-mgr  with librados (--ha-pool): RSS {mib:.1} MiB ({anon:.1} MiB anonymous), \
+         {threads} threads"
+    );
+    drop(host);
+    let _ = std::fs::remove_dir_all(&ha_state);
+
+    // The polling host of before, side by side.
+    if let Ok(old) = std::env::var("BENCH_POLLING_BIN") {
+        let old_state = state.with_extension("polling");
+        let host = start_host(Path::new(&old), &cluster, port, &old_state, &[])?;
+        wait_for_page(&client, &ours).await?;
+        let lat = push_latency(&cluster, &client, &base, "poll", pushes).await?;
+        println!(
+            "polling   pool create -> osd-map notify (status every 1 s), n={pushes}: \
+             p50={:?} p99={:?}",
+            percentile(&lat, 0.50),
+            percentile(&lat, 0.99)
+        );
+        let pids = [("polling", host.child.id()), ("ceph-mon", mon)];
+        let figures = idle(&pids, window).await?;
+        for ((name, pid), (cpu, wakeups)) in pids.iter().zip(&figures) {
+            let (mib, anon, threads) = rss(*pid)?;
+            println!(
+                "{name:<9} idle {:>3.0} s, polling host attached: CPU {cpu:>5.2} s per minute, \
+                 {wakeups:>6.1} wakeups/s, RSS {mib:>6.1} MiB ({anon:.1} MiB anonymous), \
+                 {threads} threads",
+                window.as_secs_f64()
+            );
+        }
+        drop(host);
+        let _ = std::fs::remove_dir_all(&old_state);
+    }
+
     // What an operator's `ceph mgr module enable|disable` costs ceph-mgr's endpoint:
     // the daemon respawns, and its prometheus module answers again only after.
     for action in ["disable", "enable"] {
@@ -228,7 +425,6 @@ async fn bench() -> Result<()> {
             "ceph-mgr  `ceph mgr module {action} iostat`: prometheus endpoint down for {outage:.2?}"
         );
     }
-    drop(host);
     let _ = std::fs::remove_dir_all(&state);
     Ok(())
 }
