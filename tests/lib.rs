@@ -250,6 +250,12 @@ impl CephCluster {
     /// [`CephCluster::start`] with more `[global]` lines in its `ceph.conf`
     /// (`ms_mon_service_mode = secure`, ticket lifetimes, ...).
     pub fn start_with(extra_conf: &str) -> Result<CephCluster> {
+        CephCluster::start_with_monitors(1, extra_conf)
+    }
+
+    /// A cluster of `mons` monitors (`a`, `b`, ...; monitor `a`'s port in
+    /// `mon-port`, the others' in `mon-port.ID`) and `extra_conf` lines.
+    pub fn start_with_monitors(mons: u32, extra_conf: &str) -> Result<CephCluster> {
         if Command::new("ceph-mon").arg("--version").output().is_err() {
             bail!("Ceph is not installed: `make ceph-tools` installs Debian's packages");
         }
@@ -265,6 +271,7 @@ impl CephCluster {
             .arg("start")
             .arg(cluster.dir.path())
             .env("CLUSTER_EXTRA_CONF", extra_conf)
+            .env("CLUSTER_MONS", mons.to_string())
             .output()?;
         if !out.status.success() {
             bail!(

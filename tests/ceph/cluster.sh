@@ -3,14 +3,15 @@
 # private folder, for wasm-mgr's real-Ceph tests and benchmarks.
 #
 #   cluster.sh start DIR [OSDS]   create and start; prints the ceph.conf path
-#                                 ($CLUSTER_EXTRA_CONF: more [global] lines)
+#                                 ($CLUSTER_EXTRA_CONF: more [global] lines;
+#                                 $CLUSTER_MONS: monitors a, b, c..., default 1)
 #   cluster.sh stop DIR           stop exactly the daemons started in DIR
 #   cluster.sh osd-stop DIR ID    stop one OSD (gracefully)
 #   cluster.sh osd-start DIR ID   start it again
 #   cluster.sh osd-crash DIR ID   SIGSEGV one OSD: it writes a crash report under
 #                                 DIR/crash/<crash id>/meta, as a real crash does
-#   cluster.sh mon-kill DIR       kill -9 the monitor
-#   cluster.sh mon-start DIR      start the monitor again
+#   cluster.sh mon-kill DIR [ID]  kill -9 a monitor (default a)
+#   cluster.sh mon-start DIR [ID] start it again
 #   cluster.sh mgr-start DIR ID   start ceph-mgr ID (a new one gets a key and its
 #                                 own prometheus port in DIR/prometheus-port.ID)
 #   cluster.sh mgr-kill DIR ID    kill -9 ceph-mgr ID
@@ -58,8 +59,8 @@ start_osd() { # id
   ceph-osd -c "$DIR/ceph.conf" -i "$1" >>"$DIR/log/startup.log" 2>&1
 }
 
-start_mon() {
-  ceph-mon -c "$DIR/ceph.conf" -i a >>"$DIR/log/startup.log" 2>&1
+start_mon() { # [id]
+  ceph-mon -c "$DIR/ceph.conf" -i "${1:-a}" >>"$DIR/log/startup.log" 2>&1
 }
 
 start_mgr() { # id
@@ -101,22 +102,29 @@ EOF
 }
 
 start() {
-  local nosd=${1:-3} port prom fsid i uuid
+  local nosd=${1:-3} nmon=${CLUSTER_MONS:-1} port prom fsid i uuid m hosts="" members="" ids=()
   need
   [ -e "$DIR/ceph.conf" ] && die "$DIR already holds a cluster; stop it and remove the folder first"
   # Daemons write crash reports under DIR/crash only if the folder exists.
   mkdir -p "$DIR"/{run,log,mon,mgr,osd,crash}
   DIR=$(cd "$DIR" && pwd)
-  port=$(free_port)
   prom=$(free_port)
   fsid=$(uuidgen)
-  echo "$port" >"$DIR/mon-port"
+  # Monitor a's port is DIR/mon-port; the others' DIR/mon-port.ID.
+  for ((i = 0; i < nmon; i++)); do
+    m=$(echo abcde | cut -c$((i + 1)))
+    ids+=("$m")
+    port=$(free_port)
+    if [ "$m" = a ]; then echo "$port" >"$DIR/mon-port"; else echo "$port" >"$DIR/mon-port.$m"; fi
+    hosts="${hosts:+$hosts,}v2:127.0.0.1:$port"
+    members="${members:+$members,}$m"
+  done
   echo "$prom" >"$DIR/prometheus-port"
   cat >"$DIR/ceph.conf" <<EOF
 [global]
 fsid = $fsid
-mon host = v2:127.0.0.1:$port
-mon initial members = a
+mon host = $hosts
+mon initial members = $members
 auth cluster required = cephx
 auth service required = cephx
 auth client required = cephx
@@ -168,10 +176,16 @@ EOF
     --cap mon 'allow *' --cap osd 'allow *' --cap mds 'allow *' --cap mgr 'allow *' >/dev/null
   ceph-authtool "$DIR/keyring" --gen-key -n mgr.x \
     --cap mon 'allow profile mgr' --cap osd 'allow *' --cap mds 'allow *' >/dev/null
-  monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$port]" "$DIR/monmap" >/dev/null
-  ceph-mon -c "$DIR/ceph.conf" --mkfs -i a --monmap "$DIR/monmap" --keyring "$DIR/keyring" \
-    >/dev/null 2>&1 || die "ceph-mon --mkfs failed (see $DIR/log/mon.a.log)"
-  start_mon
+  monmaptool --create --fsid "$fsid" "$DIR/monmap" >/dev/null
+  for m in "${ids[@]}"; do
+    port=$(cat "$DIR/mon-port$([ "$m" = a ] || echo ".$m")")
+    monmaptool --addv "$m" "[v2:127.0.0.1:$port]" "$DIR/monmap" >/dev/null
+  done
+  for m in "${ids[@]}"; do
+    ceph-mon -c "$DIR/ceph.conf" --mkfs -i "$m" --monmap "$DIR/monmap" --keyring "$DIR/keyring" \
+      >/dev/null 2>&1 || die "ceph-mon --mkfs failed (see $DIR/log/mon.$m.log)"
+    start_mon "$m"
+  done
   wait_for 30 "the monitor" c -s
   c config set mgr mgr/prometheus/server_addr 127.0.0.1 --force >/dev/null
   c config set mgr mgr/prometheus/server_port "$prom" --force >/dev/null
@@ -226,11 +240,11 @@ case "$cmd" in
     wait_gone "$pid" 30 || die "osd.$3 did not die of SIGSEGV"
     ;;
   mon-kill)
-    pid=$(pid_of "$DIR" mon.a)
+    pid=$(pid_of "$DIR" "mon.${3:-a}")
     alive "$pid" && kill -9 "$pid"
-    wait_gone "$pid" 5 || die "mon.a did not die"
+    wait_gone "$pid" 5 || die "mon.${3:-a} did not die"
     ;;
-  mon-start) rm -f "$DIR/run/mon.a.pid"; start_mon ;;
+  mon-start) rm -f "$DIR/run/mon.${3:-a}.pid"; start_mon "${3:-a}" ;;
   mgr-start) start_mgr "${3:?mgr id}" ;;
   mgr-kill)
     pid=$(pid_of "$DIR" "mgr.${3:?mgr id}")

@@ -338,3 +338,71 @@ async fn secure_mode_and_tickets_that_expire_many_times() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_client_hunts_over_the_monmaps_monitors() -> Result<()> {
+    // Three monitors; the host is told of the first only and learns the others
+    // from the monmap.
+    let cluster = CephCluster::start_with_monitors(3, "")?;
+    let first: u16 = std::fs::read_to_string(cluster.dir.path().join("mon-port"))?
+        .trim()
+        .parse()?;
+    let conf = std::fs::read_to_string(&cluster.conf)?;
+    let one = cluster.dir.path().join("one-mon.conf");
+    let only_a: String = conf
+        .lines()
+        .map(|l| {
+            if l.starts_with("mon host") {
+                format!("mon host = v2:127.0.0.1:{first}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&one, only_a)?;
+    let one_s = one.display().to_string();
+    let host = Host::start(
+        &["probe"],
+        None,
+        &["--cluster", "ceph", "--ceph-conf", &one_s],
+    )
+    .await?;
+    host.wait_for(Duration::from_secs(30), "the first maps", || async {
+        let e = epochs(&host).await?;
+        Ok((e["osd_map"].as_u64() > Some(0) && e["have_mon_connection"] == true).then_some(()))
+    })
+    .await?;
+    let e = epochs(&host).await?;
+    assert_eq!(e["mon_map"].as_u64(), Some(1));
+    // Kill the monitor of the session (the only one the configuration names).
+    cluster.script("mon-kill", &["a"])?;
+    let killed = Instant::now();
+    host.wait_for(
+        Duration::from_secs(20),
+        "a session with another monitor",
+        || async {
+            let log = host.log();
+            Ok(log
+                .lines()
+                .filter(|l| l.contains("session with mon at"))
+                .any(|l| !l.contains(&format!(":{first} ")))
+                .then_some(()))
+        },
+    )
+    .await?;
+    eprintln!(
+        "monitor killed -> session with another: {:?}",
+        killed.elapsed()
+    );
+    // The cluster, with two of its three monitors, still reaches the module.
+    let from = notifies(&host).await?.len();
+    cluster.ceph(&["osd", "pool", "create", "hunted", "4"])?;
+    notify_after(&host, from, "osd-map", "").await?;
+    let ids = session_ids(&host.log());
+    assert!(
+        ids.windows(2).all(|w| w[0] == w[1]),
+        "global id kept: {ids:?}"
+    );
+    Ok(())
+}
