@@ -55,10 +55,10 @@ pub struct CephConfig {
 
 impl CephConfig {
     /// Age of PG statistics beyond which a health check says they are stale:
-    /// five reads missed, and never under 15 s (ceph-mgr itself refreshes its PG
-    /// map every tick, 2 s by default).
+    /// three reads missed, and never under 15 s (ceph-mgr itself refreshes its
+    /// PG map every tick, 2 s by default).
     pub fn pg_stale_after(&self) -> Duration {
-        (self.pg_interval * 5).max(Duration::from_secs(15))
+        (self.pg_interval * 3).max(Duration::from_secs(15))
     }
 }
 
@@ -68,7 +68,7 @@ impl Default for CephConfig {
             conf: PathBuf::from("/etc/ceph/ceph.conf"),
             keyring: None,
             name: "client.admin".into(),
-            pg_interval: Duration::from_secs(2),
+            pg_interval: Duration::from_secs(5),
             perf_interval: Duration::from_secs(5),
             timeout_secs: 5,
         }

@@ -209,11 +209,15 @@ pub struct CommandReply {
 pub fn decode_mon_command_ack(m: &Message) -> DecodeResult<CommandReply> {
     let mut d = Decoder::new(&m.front);
     skip_paxos_header(&mut d)?;
-    let retval = d.i32()?;
-    let status = d.string()?;
+    reply_fields(&mut d, m)
+}
+
+/// The return code and status every command reply starts with; the output is
+/// the data segment.
+fn reply_fields(d: &mut Decoder, m: &Message) -> DecodeResult<CommandReply> {
     Ok(CommandReply {
-        retval,
-        status,
+        retval: d.i32()?,
+        status: d.string()?,
         data: m.data.clone(),
     })
 }
@@ -231,14 +235,7 @@ pub fn command(kind: u16, tid: u64, fsid: Fsid, cmd: &str, inbuf: &[u8]) -> Mess
 
 /// MCommandReply or MMgrCommandReply.
 pub fn decode_command_reply(m: &Message) -> DecodeResult<CommandReply> {
-    let mut d = Decoder::new(&m.front);
-    let retval = d.i32()?;
-    let status = d.string()?;
-    Ok(CommandReply {
-        retval,
-        status,
-        data: m.data.clone(),
-    })
+    reply_fields(&mut Decoder::new(&m.front), m)
 }
 
 /// MAuth: a cephx request on an established monitor session (ticket renewal).

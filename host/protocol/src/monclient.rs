@@ -294,10 +294,22 @@ impl MonClient {
         inbuf: &[u8],
         timeout: Duration,
     ) -> Result<CommandReply, CommandError> {
+        self.on_session(false, cmd, inbuf, timeout).await
+    }
+
+    /// A request on the monitor session: a monitor command, or (`tell`) an
+    /// MCommand to that monitor; the follower matches the reply by tid.
+    async fn on_session(
+        &self,
+        tell: bool,
+        cmd: &str,
+        inbuf: &[u8],
+        timeout: Duration,
+    ) -> Result<CommandReply, CommandError> {
         let (tx, rx) = oneshot::channel();
         self.requests
             .send(Request::MonCommand {
-                tell: false,
+                tell,
                 cmd: cmd.to_string(),
                 inbuf: inbuf.to_vec(),
                 reply: tx,
@@ -330,7 +342,7 @@ impl MonClient {
                     Target::Mgr(a) => (a.clone(), entity::MGR, entity::MGR),
                     Target::Mon => {
                         drop(services);
-                        return self.mon_tell(cmd, inbuf, timeout).await;
+                        return self.on_session(true, cmd, inbuf, timeout).await;
                     }
                 };
                 let (authorizer, global_id) = {
@@ -370,30 +382,6 @@ impl MonClient {
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(r)) => r.map_err(CommandError::NotConnected),
             Ok(Err(_)) => Err(CommandError::NotConnected("the session closed".into())),
-            Err(_) => Err(CommandError::Timeout(timeout)),
-        }
-    }
-
-    async fn mon_tell(
-        &self,
-        cmd: &str,
-        inbuf: &[u8],
-        timeout: Duration,
-    ) -> Result<CommandReply, CommandError> {
-        // It rides on the session as an MCommand; the follower matches the reply
-        // by tid as it does a monitor command's.
-        let (tx, rx) = oneshot::channel();
-        self.requests
-            .send(Request::MonCommand {
-                tell: true,
-                cmd: cmd.to_string(),
-                inbuf: inbuf.to_vec(),
-                reply: tx,
-            })
-            .map_err(|_| CommandError::Stopped)?;
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(_)) => Err(CommandError::Stopped),
             Err(_) => Err(CommandError::Timeout(timeout)),
         }
     }

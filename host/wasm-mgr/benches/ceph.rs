@@ -94,10 +94,8 @@ fn start_host(
     state: &Path,
     extra: &[&str],
 ) -> Result<Host> {
-    let dir = std::env::temp_dir().join(format!(
-        "wasm-mgr-ceph-bench-{}-{port}",
-        std::process::id()
-    ));
+    let dir =
+        std::env::temp_dir().join(format!("wasm-mgr-ceph-bench-{}-{port}", std::process::id()));
     std::fs::create_dir_all(dir.join("modules"))?;
     for m in ["modules/prometheus", "modules/status", "test-modules/probe"] {
         let name = m.rsplit('/').next().unwrap_or(m);
@@ -188,15 +186,15 @@ async fn idle(pids: &[(&str, u32)], window: Duration) -> Result<Vec<(f64, f64)>>
         .collect()
 }
 
-/// Times from `ceph osd pool create` returning to the probe's `osd-map` notify
-/// for the new epoch, sorted.
+/// Milliseconds from `ceph osd pool create` returning to the probe's `osd-map`
+/// notify for the new epoch (negative: the notify came first), sorted.
 async fn push_latency(
     cluster: &Cluster,
     client: &reqwest::Client,
     base: &str,
     tag: &str,
     n: u64,
-) -> Result<Vec<Duration>> {
+) -> Result<Vec<i64>> {
     let notifies = || async {
         let list: serde_json::Value = client
             .get(format!("{base}/modules/probe/notifies"))
@@ -215,14 +213,18 @@ async fn push_latency(
             .output()?;
         let returned = now_ms();
         if !out.status.success() {
-            bail!("ceph osd pool create failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "ceph osd pool create failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         let epoch = cluster_epoch(cluster)?;
         let started = Instant::now();
         let at = loop {
-            let seen = notifies().await?.into_iter().find(|n| {
-                n["kind"] == "osd-map" && n["osd_map_epoch"].as_u64() >= Some(epoch)
-            });
+            let seen = notifies()
+                .await?
+                .into_iter()
+                .find(|n| n["kind"] == "osd-map" && n["osd_map_epoch"].as_u64() >= Some(epoch));
             if let Some(n) = seen {
                 break n["at_ms"].as_u64().unwrap_or(0);
             }
@@ -231,10 +233,22 @@ async fn push_latency(
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
-        samples.push(Duration::from_millis(at.saturating_sub(returned)));
+        samples.push(at as i64 - returned as i64);
     }
     samples.sort();
     Ok(samples)
+}
+
+/// p50, p99 and the extremes of sorted milliseconds.
+fn spread(sorted: &[i64]) -> String {
+    let at = |p: f64| sorted[((sorted.len() as f64 - 1.0) * p).round() as usize];
+    format!(
+        "p50={} ms p99={} ms (min {} ms, max {} ms; negative: before the CLI returned)",
+        at(0.5),
+        at(0.99),
+        sorted[0],
+        sorted[sorted.len() - 1]
+    )
 }
 
 fn now_ms() -> u64 {
@@ -255,9 +269,11 @@ fn cluster_epoch(cluster: &Cluster) -> Result<u64> {
 }
 
 fn pid_of(cluster: &Cluster, daemon: &str) -> Result<u32> {
-    Ok(std::fs::read_to_string(cluster.dir.join(format!("run/{daemon}.pid")))?
-        .trim()
-        .parse()?)
+    Ok(
+        std::fs::read_to_string(cluster.dir.join(format!("run/{daemon}.pid")))?
+            .trim()
+            .parse()?,
+    )
 }
 
 async fn wait_for_page(client: &reqwest::Client, url: &str) -> Result<()> {
@@ -325,13 +341,16 @@ async fn bench() -> Result<()> {
     let pushes = env_number("BENCH_PUSHES", 20);
     let lat = push_latency(&cluster, &client, &base, "sub", pushes).await?;
     println!(
-        "wasm-mgr  pool create -> osd-map notify (subscription), n={pushes}: p50={:?} p99={:?}",
-        percentile(&lat, 0.50),
-        percentile(&lat, 0.99)
+        "wasm-mgr  pool create returning -> osd-map notify (subscription), n={pushes}: {}",
+        spread(&lat)
     );
 
     let window = Duration::from_secs(env_number("BENCH_IDLE_SECS", 60));
-    let pids = [("wasm-mgr", host.child.id()), ("ceph-mgr", mgr), ("ceph-mon", mon)];
+    let pids = [
+        ("wasm-mgr", host.child.id()),
+        ("ceph-mgr", mgr),
+        ("ceph-mon", mon),
+    ];
     let figures = idle(&pids, window).await?;
     for ((name, pid), (cpu, wakeups)) in pids.iter().zip(&figures) {
         let (mib, anon, threads) = rss(*pid)?;
@@ -397,10 +416,8 @@ async fn bench() -> Result<()> {
         wait_for_page(&client, &ours).await?;
         let lat = push_latency(&cluster, &client, &base, "poll", pushes).await?;
         println!(
-            "polling   pool create -> osd-map notify (status every 1 s), n={pushes}: \
-             p50={:?} p99={:?}",
-            percentile(&lat, 0.50),
-            percentile(&lat, 0.99)
+            "polling   pool create returning -> osd-map notify (status every 1 s), n={pushes}: {}",
+            spread(&lat)
         );
         let pids = [("polling", host.child.id()), ("ceph-mon", mon)];
         let figures = idle(&pids, window).await?;

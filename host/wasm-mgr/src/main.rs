@@ -162,8 +162,9 @@ struct ServeArgs {
     #[arg(long, default_value = "client.admin")]
     name: String,
     /// How often to read PG statistics (`pg dump`, `df`) from the active
-    /// ceph-mgr, in milliseconds (maps are pushed by the monitors).
-    #[arg(long, default_value_t = 2000)]
+    /// ceph-mgr, in milliseconds (maps are pushed by the monitors; daemons
+    /// report their statistics to ceph-mgr every 5 s).
+    #[arg(long, default_value_t = 5000)]
     ceph_pg_ms: u64,
     /// How often to read the daemons' perf counters, in milliseconds (0: never).
     #[arg(long, default_value_t = 5000)]
