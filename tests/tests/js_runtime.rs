@@ -101,8 +101,8 @@ fn write_module(dir: &Path, file: &str, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// Waits until `name`'s row leaves `loading` and returns it; `loading_seen` says
-/// whether it was seen loading first.
+/// Waits until `name`'s row leaves `loading` and `starting` and returns it;
+/// `loading_seen` says whether it was seen loading first.
 async fn settled(host: &Host, name: &str) -> Result<(Value, bool)> {
     let loading_seen = Cell::new(false);
     let row = host
@@ -114,7 +114,9 @@ async fn settled(host: &Host, name: &str) -> Result<(Value, bool)> {
                 loading_seen.set(true);
                 return Ok(None);
             }
-            Ok(Some(row))
+            // Past `starting` too: describe and the first instance take a moment
+            // on a busy machine.
+            Ok((row["state"] != "starting").then_some(row))
         })
         .await?;
     Ok((row, loading_seen.get()))
