@@ -236,22 +236,18 @@ impl Shared {
         self.json(Dest::Mon, cmd).await
     }
 
-    /// Read which commands the monitors and the manager take (for operators' words
-    /// and for permission checks); a table that cannot be read stays as it was.
-    async fn read_command_tables(&self) {
+    /// Read which commands the monitors (`Dest::Mon`) or the manager
+    /// (`Dest::Mgr`) take, for operators' words and permission checks; a table
+    /// that cannot be read stays as it was.
+    async fn read_commands(&self, dest: Dest) {
+        let (slot, who) = match dest {
+            Dest::Mgr => (&self.mgr_commands, "manager's"),
+            _ => (&self.mon_commands, "monitors'"),
+        };
         let ask = json!({"prefix": "get_command_descriptions"});
-        let have_mgr = lock(&self.addrs).mgr.is_some();
-        for (dest, slot, who) in [
-            (Dest::Mon, &self.mon_commands, "monitors'"),
-            (Dest::Mgr, &self.mgr_commands, "manager's"),
-        ] {
-            if matches!(dest, Dest::Mgr) && !have_mgr {
-                continue;
-            }
-            match self.json(dest, ask.clone()).await {
-                Ok(d) => slot.store(Arc::new(CommandTable::from_descriptions(&d))),
-                Err(e) => tracing::warn!("ceph: reading the {who} commands: {e:#}"),
-            }
+        match self.json(dest, ask).await {
+            Ok(d) => slot.store(Arc::new(CommandTable::from_descriptions(&d))),
+            Err(e) => tracing::warn!("ceph: reading the {who} commands: {e:#}"),
         }
     }
 }
@@ -443,7 +439,12 @@ impl Follower {
                 self.quorum = None;
                 // The digest names the monitor of the session.
                 self.session_mon = None;
-                shared.read_command_tables().await;
+                shared.read_commands(Dest::Mon).await;
+                // The manager's, if it is known (a reconnection): otherwise its
+                // map brings it.
+                if lock(&shared.addrs).mgr.is_some() {
+                    shared.read_commands(Dest::Mgr).await;
+                }
             }
             Event::Lost { reason } => {
                 tracing::warn!("ceph: lost the monitors: {reason}");
@@ -486,7 +487,7 @@ impl Follower {
                 if now.is_some() && now != had {
                     // A new active manager: its commands, and its PG statistics
                     // without waiting for the next interval.
-                    shared.read_command_tables().await;
+                    shared.read_commands(Dest::Mgr).await;
                     let r = self.pg_map(shared).await;
                     self.step("PG map", r);
                 }
