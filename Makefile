@@ -8,7 +8,8 @@ TEST_MODULES := probe crasher describe-trap describe-hang wasi-command hostile t
 PY_TEST_MODULES := tally-py
 OUT          := target/modules
 TEST_OUT     := target/test-modules
-WASM_DIR     := target/$(WASM_TARGET)/release
+# Modules build in the `module` profile (Cargo.toml): small and quick to compile.
+WASM_DIR     := target/$(WASM_TARGET)/module
 # The host's crates (host/): cluster state, the two sources, the runtime, the binary.
 HOST_CRATES  := -p wasm-mgr-cluster -p wasm-mgr-sim -p wasm-mgr-ceph -p wasm-mgr-protocol -p wasm-mgr-runtime -p wasm-mgr
 # The contract the shipped SDKs build against: the newest version in wit/.
@@ -174,19 +175,19 @@ build-host:
 	$(CARGO) build --release -p wasm-mgr
 
 build-modules: setup
-	$(CARGO) build --release --target $(WASM_TARGET) $(addprefix -p ,$(MODULES))
+	$(CARGO) build --profile module --target $(WASM_TARGET) $(addprefix -p ,$(MODULES))
 	@mkdir -p $(OUT)
 	@for m in $(MODULES); do cp $(WASM_DIR)/$$m.wasm $(OUT)/$$m.wasm; done
 	@ls -l $(OUT)
 
 build-test-modules: setup
-	$(CARGO) build --release --target $(WASM_TARGET) $(addprefix -p ,$(TEST_MODULES))
+	$(CARGO) build --profile module --target $(WASM_TARGET) $(addprefix -p ,$(TEST_MODULES))
 	@mkdir -p $(TEST_OUT)
 	@for m in $(TEST_MODULES); do \
 	  f=$(WASM_DIR)/$$m.wasm; [ -f $$f ] || f=$(WASM_DIR)/$$(echo $$m | tr - _).wasm; \
 	  cp $$f $(TEST_OUT)/$$m.wasm; done
 	@# The repaired build of `hostile`, for the test that fixes a failing module.
-	$(CARGO) build --release --target $(WASM_TARGET) -p hostile --features fixed
+	$(CARGO) build --profile module --target $(WASM_TARGET) -p hostile --features fixed
 	@cp $(WASM_DIR)/hostile.wasm $(TEST_OUT)/hostile-fixed.wasm
 
 ## The host with the simulated cluster and the shipped modules, API on 127.0.0.1:7000.
