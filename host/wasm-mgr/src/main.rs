@@ -230,6 +230,7 @@ struct ServeArgs {
 }
 
 fn main() -> ExitCode {
+    wasm_mgr_runtime::engine::tune_memory();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
