@@ -199,6 +199,9 @@ impl ModuleManager {
     /// and listed, not started). Files that fail are reported (log, `module ls`,
     /// health) and skipped; the others run.
     pub async fn load_dir(self: &Arc<Self>, dir: &Path) -> Result<Vec<Arc<ModuleHandle>>> {
+        // The runtimes' compiles that source modules found here start wait for
+        // the components' (one already under way goes on).
+        let _first = self.runtimes.compiling.try_lock().ok();
         let mut loaded = Vec::new();
         for path in module_files(dir)? {
             match self.install(&path, false).await {

@@ -219,8 +219,10 @@ pub(super) struct Runtimes {
     states: std::sync::Mutex<BTreeMap<Language, RuntimeState>>,
     /// Source modules waiting for their runtime, by path.
     pub(super) loading: std::sync::Mutex<BTreeMap<PathBuf, Language>>,
-    /// Held while a runtime compiles.
-    compiling: tokio::sync::Mutex<()>,
+    /// Held while a runtime compiles, and while the modules folder is first
+    /// loaded: a runtime's compile (tens of seconds) waits for the components',
+    /// so that those serve as soon as they can.
+    pub(super) compiling: tokio::sync::Mutex<()>,
     /// The program that compiles runtimes in a child process, if any.
     compiler: std::sync::OnceLock<PathBuf>,
 }
