@@ -86,12 +86,18 @@ PY_RUNTIME_SRC := $(wildcard runtimes/python/*.py)
 CEPH_PY_LINKS  := target/ceph-python
 CEPH_PY_DEPS   := ceph_argparse.py ceph prettytable prettytable-*.dist-info wcwidth wcwidth-*-info
 # (Looked for when the recipe runs: `make test` installs Ceph just before.)
-$(PY_RUNTIME): $(PY_RUNTIME_SRC) $(PY_SDK) $(wildcard $(RUNTIME_WIT)/*.wit) | $(COMPONENTIZE_PY)
+# Then the image's objects are made immortal (runtimes/python-image), so that an
+# instance that only uses them leaves their pages shared.
+PY_IMAGE       := target/release/python-image
+$(PY_IMAGE): runtimes/python-image/Cargo.toml $(wildcard runtimes/python-image/src/*.rs)
+	$(CARGO) build --release -p python-image
+$(PY_RUNTIME): $(PY_RUNTIME_SRC) $(PY_SDK) $(wildcard $(RUNTIME_WIT)/*.wit) $(PY_IMAGE) | $(COMPONENTIZE_PY)
 	@mkdir -p $(RUNTIMES_OUT) && rm -rf $(CEPH_PY_LINKS) && mkdir -p $(CEPH_PY_LINKS)
 	@cd /usr/lib/python3/dist-packages 2>/dev/null && \
 	  for d in $(CEPH_PY_DEPS); do [ -e "$$d" ] && cp -r $$d $(CURDIR)/$(CEPH_PY_LINKS)/; done; true
 	$(COMPONENTIZE_PY) -d $(RUNTIME_WIT) -w runtime componentize -p runtimes/python -p sdk/python \
-	  $$([ -d /usr/share/ceph/mgr ] && echo -p /usr/share/ceph/mgr) -p $(CEPH_PY_LINKS) runtime -o $@
+	  $$([ -d /usr/share/ceph/mgr ] && echo -p /usr/share/ceph/mgr) -p $(CEPH_PY_LINKS) runtime -o $@.snapshot
+	$(PY_IMAGE) $@.snapshot $@ && rm -f $@.snapshot
 
 runtimes: $(PY_RUNTIME)
 
@@ -198,7 +204,7 @@ run: build
 test: ceph-tools build build-test-modules build-py-test-modules test-tools unit-test integration-test
 
 unit-test:
-	$(CARGO) test --release $(HOST_CRATES) -p wasm-mgr-sdk -p status -p prometheus@0.1.0
+	$(CARGO) test --release $(HOST_CRATES) -p python-image -p wasm-mgr-sdk -p status -p prometheus@0.1.0
 
 integration-test:
 	$(CARGO) test --release -p wasm-mgr-tests -- --test-threads 2
@@ -224,7 +230,7 @@ bench-ha: build build-test-modules ceph-tools
 
 lint:
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --release $(HOST_CRATES) -p wasm-mgr-tests --all-targets -- -D warnings
+	$(CARGO) clippy --release $(HOST_CRATES) -p python-image -p wasm-mgr-tests --all-targets -- -D warnings
 	$(CARGO) clippy --release --target $(WASM_TARGET) -p wasm-mgr-sdk $(addprefix -p ,$(MODULES) $(TEST_MODULES)) -- -D warnings
 
 fmt:

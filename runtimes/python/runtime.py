@@ -230,10 +230,71 @@ class WitWorld(wit_world.WitWorld):
 
 
 # Everything imported so far is in the snapshot every instance starts from. Keep
-# the collector from ever walking (and so writing to) those objects: each
-# instance's memory then stays the shared image, page for page, where it does
-# not change it.
+# the collector from ever walking (and so writing to) those objects, and make
+# them immortal: CPython neither counts references to an immortal object nor
+# frees it, so an instance that only uses an object of the image leaves its page
+# the shared one. Python cannot write a reference count; the build does
+# (runtimes/python-image), from the list of addresses left here behind a marker.
+# The list of the objects themselves keeps every one alive until the snapshot.
+import array  # noqa: E402
 import gc  # noqa: E402
+import struct  # noqa: E402
+
+
+def _image_objects():
+    todo = gc.get_objects()
+    seen = set()
+    objects = []
+    while todo:
+        o = todo.pop()
+        if id(o) in seen:
+            continue
+        seen.add(id(o))
+        objects.append(o)
+        # Strings, bytes and tuples keep their hash once computed: computed
+        # here, no instance writes it into the shared image.
+        if type(o) in (str, bytes, tuple):
+            try:
+                hash(o)
+            except TypeError:
+                pass
+        todo.extend(gc.get_referents(o))
+    return objects
+
+
+def _fill_free_memory():
+    """Fills the free chunks that the build's imports left scattered through the
+    heap. An instance's own objects then come from the end of the heap, packed
+    into fresh pages, instead of into holes across the shared image, each of
+    which cost the instance a private copy of a whole page. (This CPython
+    allocates through the C library's malloc, which serves a request from the
+    best-fitting free chunk before the end of the heap.) The fill is kept alive,
+    in the image: it takes no memory any instance writes."""
+    # Where the end of the heap is: a block too large for any hole comes from it.
+    end = id(bytes(2 << 20))
+    kept = None
+    sizes = [1 << k for k in range(20, 9, -1)]
+    sizes = [n for s in sizes for n in (s, s * 3 // 4)] + list(range(1008, 31, -16))
+    header = sys.getsizeof(b"")
+    for size in sizes:
+        # (bytes of length 0 and 1 are shared objects, never allocated)
+        length = max(size - header, 2)
+        for _ in range(1 << 20):
+            block = bytes(length)
+            if id(block) >= end:
+                break  # from the end of the heap: no hole of this size is left
+            kept = (block, kept)
+        else:
+            raise RuntimeError(f"filling the free memory: blocks of {size} bytes never "
+                               "came from the end of the heap")
+        del block
+    return kept
+
 
 gc.collect()
+_IMAGE_OBJECTS = _image_objects()
+_IMAGE_OBJECTS_LIST = (hashlib.sha256(b"wasm-mgr: the Python runtime's image objects").digest()
+                       + struct.pack("<I", len(_IMAGE_OBJECTS))
+                       + array.array("I", map(id, _IMAGE_OBJECTS)).tobytes())
+_FILL = _fill_free_memory()
 gc.freeze()
