@@ -101,9 +101,14 @@ pub fn new_engine() -> Result<wasmtime::Engine> {
 /// - two malloc arenas, not one per core and thread: cranelift's working memory,
 ///   freed after a compile, otherwise stays pinned in the arenas of the threads
 ///   that compiled (measured: 38 MiB of anonymous memory after `make run`'s
-///   first start, 23 MiB with two arenas).
+///   first start, 23 MiB with two arenas);
+/// - blocks of 1 MiB or more always mapped on their own, so that freeing one
+///   gives it back: glibc otherwise raises that threshold to the largest block
+///   freed (a runtime's file, read to hash it, is tens of MiB), and the next
+///   ones, taken from an arena, stayed pinned there by whatever was allocated
+///   after them (11 MiB in three first starts of four).
 ///
-/// Both are inherited by the compile child.
+/// All are inherited by the compile child.
 pub fn tune_memory() {
     // SAFETY: a flag of this process's address space; no memory is touched.
     if unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) } != 0 {
@@ -116,6 +121,7 @@ pub fn tune_memory() {
     // SAFETY: a glibc allocator setting, made before other threads allocate.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
     }
 }
 
