@@ -198,41 +198,22 @@ fn main() -> Result<()> {
 mod tests {
     use super::*;
 
-    fn leb(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-
     /// A core module with one memory and one active segment at `base`.
     fn module(base: u32, data: &[u8]) -> Vec<u8> {
-        let mut m = b"\0asm\x01\0\0\0".to_vec();
-        m.extend([5, 3, 1, 0, 1]); // memory section: one memory, min 1 page
-        let mut seg = vec![1, 0, 0x41]; // one segment, active in memory 0, i32.const
-        let mut offset = base as i32;
-        loop {
-            // signed LEB128 of the offset
-            let byte = (offset & 0x7f) as u8;
-            offset >>= 7;
-            let done = (offset == 0 && byte & 0x40 == 0) || (offset == -1 && byte & 0x40 != 0);
-            seg.push(if done { byte } else { byte | 0x80 });
-            if done {
-                break;
-            }
-        }
-        seg.push(0x0b);
-        leb(data.len(), &mut seg);
-        seg.extend(data);
-        m.push(11);
-        leb(seg.len(), &mut m);
-        m.extend(seg);
-        m
+        use wasm_encoder::{ConstExpr, DataSection, MemorySection, MemoryType};
+        let mut memories = MemorySection::new();
+        memories.memory(MemoryType {
+            minimum: 1,
+            maximum: None,
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
+        let mut segments = DataSection::new();
+        segments.active(0, &ConstExpr::i32_const(base as i32), data.iter().copied());
+        let mut module = wasm_encoder::Module::new();
+        module.section(&memories).section(&segments);
+        module.finish()
     }
 
     /// An image at 0x1000: three objects (counts 3, 1, and a static one), a
