@@ -11,11 +11,14 @@ fn project() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Runs `wasm-mgr new`, then the build command it printed, with MODULES set.
-fn scaffold_and_build(name: &str, lang: &str, modules: &Path) -> Result<()> {
+/// Runs `wasm-mgr new`, then the command it printed (a build, or a copy of a
+/// plain-source module), with MODULES set.
+fn scaffold_and_build(name: &str, lang: &[&str], modules: &Path) -> Result<()> {
     let dir = modules.parent().context("parent")?.join("src");
     let out = Command::new(target_dir().join("release/wasm-mgr"))
-        .args(["new", name, "--lang", lang, "--dir"])
+        .args(["new", name, "--lang"])
+        .args(lang)
+        .arg("--dir")
         .arg(&dir)
         .arg("--project")
         .arg(project())
@@ -59,11 +62,14 @@ async fn new_modules_build_and_load_in_every_language() -> Result<()> {
     let host = Host::start(&[], None, &[]).await?;
     let modules = host.modules_dir();
     for (name, lang) in [
-        ("new-rust", "rust"),
-        ("new-python", "python"),
-        ("new-js", "js"),
+        ("new-rust", &["rust"][..]),
+        ("new-python", &["python", "--component"]),
+        ("new-js", &["js", "--component"]),
+        ("new-python-source", &["python"]),
+        ("new-js-source", &["js"]),
     ] {
-        // The build writes the component straight into the watched folder.
+        // The build (or, for plain source, a copy) writes the module straight
+        // into the watched folder.
         scaffold_and_build(name, lang, &modules)?;
         let answer = host
             .wait_for(std::time::Duration::from_secs(120), name, || async {

@@ -78,14 +78,21 @@ enum Action {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         words: Vec<String>,
     },
-    /// Write a new module that builds and loads as it is.
+    /// Write a new module: Python or JavaScript source that runs as it is, or a
+    /// project that builds a component (Rust, or `--component`).
     New {
         /// Module name (a-z, 0-9, -).
         name: String,
         /// Language.
         #[arg(long, value_enum, default_value_t = Lang::Rust)]
         lang: Lang,
-        /// Folder to write it in (as `<dir>/<name>`).
+        /// Python or JavaScript built into a component of its own, instead of
+        /// plain source on the shared runtime (Rust always is a component).
+        #[arg(long)]
+        component: bool,
+        /// Folder to write it in: `<dir>/<name>.py` or `.js` for plain source
+        /// (the modules folder itself, to run it at once), `<dir>/<name>` for a
+        /// project.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
         /// The wasm-mgr project (for its SDKs and contract).
@@ -368,14 +375,22 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Action::New {
             name,
             lang,
+            component,
             dir,
             project,
         } => {
-            let (out, build) = new_module(&name, lang, &dir, &project)?;
+            let (out, put) = new_module(&name, lang, component, &dir, &project)?;
             println!("wrote {}", out.display());
-            println!("build it into the host's modules folder, which the host watches:");
+            if out.is_file() {
+                println!(
+                    "the host runs it as it is from its modules folder: nothing to build \
+                     (written there, it runs already; saving it reloads it):"
+                );
+            } else {
+                println!("build it into the host's modules folder, which the host watches:");
+            }
             println!("  MODULES=target/modules   # or the folder given to `serve --modules`");
-            println!("  {build}");
+            println!("  {put}");
             Ok(ExitCode::SUCCESS)
         }
         Action::Command {

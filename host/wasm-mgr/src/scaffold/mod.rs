@@ -1,5 +1,6 @@
-//! `wasm-mgr new`: a module that builds and loads as it is, in Rust, Python or
-//! JavaScript, written into a folder of its own.
+//! `wasm-mgr new`: a module that loads as it is, in Rust, Python or JavaScript:
+//! a Python or JavaScript file the host runs as plain source, or a project that
+//! builds a component of its own (Rust always; the others with `--component`).
 
 use std::path::{Path, PathBuf};
 
@@ -10,9 +11,11 @@ use anyhow::{Context, Result, bail};
 pub enum Lang {
     /// Rust with the `wasm-mgr-sdk` crate (the `module` world).
     Rust,
-    /// Python with `sdk/python`, built by componentize-py (the `module` world).
+    /// Python with `sdk/python`: `NAME.py` on the shared runtime, or built by
+    /// componentize-py (the `module` world).
     Python,
-    /// JavaScript with `sdk/js`, built by componentize-js (the `module-sync` world).
+    /// JavaScript with `sdk/js`: `NAME.js` on the shared runtime, or built by
+    /// componentize-js (the `module-sync` world).
     Js,
 }
 
@@ -45,9 +48,17 @@ fn fill(template: &str, pairs: &[(&str, &str)]) -> String {
         })
 }
 
-/// Writes module `name` in `lang` into `dir/name`; returns that folder and the
-/// command that builds it.
-pub fn new_module(name: &str, lang: Lang, dir: &Path, project: &Path) -> Result<(PathBuf, String)> {
+/// Writes module `name` in `lang`: as plain source `dir/name.py` or `dir/name.js`
+/// (Python, JavaScript), or, for Rust and with `component`, a project in
+/// `dir/name`. Returns what it wrote and the command that puts the module into
+/// the modules folder `$MODULES` (building it first if it is a project).
+pub fn new_module(
+    name: &str,
+    lang: Lang,
+    component: bool,
+    dir: &Path,
+    project: &Path,
+) -> Result<(PathBuf, String)> {
     let valid = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase())
@@ -58,6 +69,23 @@ pub fn new_module(name: &str, lang: Lang, dir: &Path, project: &Path) -> Result<
         bail!("module name `{name}` must start with a-z and hold only a-z, 0-9 and -");
     }
     let (sdk, wit) = project_paths(project)?;
+    let source = match lang {
+        Lang::Python if !component => Some(("py", include_str!("python_source.py"))),
+        Lang::Js if !component => Some(("js", include_str!("js_source.js"))),
+        _ => None,
+    };
+    if let Some((ext, template)) = source {
+        let file = dir.join(format!("{name}.{ext}"));
+        if file.exists() {
+            bail!("{} exists already", file.display());
+        }
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(&file, fill(template, &[("name", name)]))
+            .with_context(|| format!("writing {}", file.display()))?;
+        // Nothing to build: the host runs the file where it finds it.
+        let put = format!("cp {} \"$MODULES/\"", file.display());
+        return Ok((file, put));
+    }
     let out = dir.join(name);
     if out.exists() {
         bail!("{} exists already", out.display());
@@ -130,19 +158,22 @@ mod tests {
     fn names_and_templates() {
         let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let dir = std::env::temp_dir().join(format!("wasm-mgr-new-{}", std::process::id()));
-        assert!(new_module("Bad_Name", Lang::Rust, &dir, &project).is_err());
-        for (name, lang, file) in [
-            ("r1", Lang::Rust, "src/lib.rs"),
-            ("p1", Lang::Python, "app.py"),
-            ("j1", Lang::Js, "app.js"),
+        assert!(new_module("Bad_Name", Lang::Rust, false, &dir, &project).is_err());
+        for (name, lang, component, file, put) in [
+            ("r1", Lang::Rust, false, "r1/src/lib.rs", "$MODULES/r1.wasm"),
+            ("p1", Lang::Python, true, "p1/app.py", "$MODULES/p1.wasm"),
+            ("j1", Lang::Js, true, "j1/app.js", "$MODULES/j1.wasm"),
+            ("p2", Lang::Python, false, "p2.py", "cp "),
+            ("j2", Lang::Js, false, "j2.js", "cp "),
         ] {
-            let (out, build) = new_module(name, lang, &dir, &project).unwrap();
-            let text = std::fs::read_to_string(out.join(file)).unwrap();
+            let (_, put_command) = new_module(name, lang, component, &dir, &project).unwrap();
+            let text = std::fs::read_to_string(dir.join(file)).unwrap();
             assert!(text.contains(&format!("{name} status")), "{text}");
             assert!(!text.contains("{{"), "{text}");
-            assert!(build.contains(&format!("$MODULES/{name}.wasm")), "{build}");
+            assert!(put_command.contains(put), "{put_command}");
         }
-        assert!(new_module("p1", Lang::Python, &dir, &project).is_err());
+        assert!(new_module("p1", Lang::Python, true, &dir, &project).is_err());
+        assert!(new_module("p2", Lang::Python, false, &dir, &project).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
