@@ -70,7 +70,7 @@ pub fn new_module(
     }
     let (sdk, wit) = project_paths(project)?;
     let source = match lang {
-        Lang::Python if !component => Some(("py", include_str!("python_source.py"))),
+        Lang::Python if !component => Some(("py", include_str!("python_module.py"))),
         Lang::Js if !component => Some(("js", include_str!("js_source.js"))),
         _ => None,
     };
@@ -80,7 +80,12 @@ pub fn new_module(
             bail!("{} exists already", file.display());
         }
         std::fs::create_dir_all(dir)?;
-        std::fs::write(&file, fill(template, &[("name", name)]))
+        let about = format!(
+            "`{name}`: a wasm-mgr module in Python, as plain source. The host runs it as it\n\
+             is from its modules folder, on its shared Python runtime; saving the file reloads\n\
+             the module."
+        );
+        std::fs::write(&file, fill(template, &[("name", name), ("about", &about)]))
             .with_context(|| format!("writing {}", file.display()))?;
         // Nothing to build: the host runs the file where it finds it.
         let put = format!("cp {} \"$MODULES/\"", file.display());
@@ -117,9 +122,18 @@ pub fn new_module(
             )
         }
         Lang::Python => {
+            let about = format!(
+                "`{name}`: a wasm-mgr module in Python. Build it with\n\
+                 `componentize-py -d {} -w module componentize -p {} -p . app -o {name}.wasm`\n\
+                 and copy `{name}.wasm` into the host's modules folder.",
+                wit.display(),
+                sdk.join("python").display()
+            );
+            let mut pairs = pairs.to_vec();
+            pairs.push(("about", &about));
             files.push((
                 out.join("app.py"),
-                fill(include_str!("python_app.py"), &pairs),
+                fill(include_str!("python_module.py"), &pairs),
             ));
             format!(
                 "componentize-py -d {} -w module componentize -p {} -p {} app -o \"$MODULES/{name}.wasm\"",

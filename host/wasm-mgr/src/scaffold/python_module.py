@@ -1,6 +1,4 @@
-"""`{{name}}`: a wasm-mgr module in Python. Build it with
-`componentize-py -d {{wit}} -w module componentize -p {{sdk}} -p . app -o {{name}}.wasm`
-and copy `{{name}}.wasm` into the host's modules folder."""
+"""{{about}}"""
 
 from wasm_mgr import CLIReadCommand, MgrModule, export
 
