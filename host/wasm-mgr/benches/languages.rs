@@ -85,6 +85,6 @@ fn main() -> Result<()> {
         println!("host without modules: RSS {baseline:.1} MiB");
         bench("Rust", "tally", "tally", baseline).await?;
         bench("Python", "tally-py", "tally-py", baseline).await?;
-        bench("JavaScript", "osdwatch-sync", "osdwatch", baseline).await
+        bench("JavaScript", "osdwatch-sync", "osdwatch-sync", baseline).await
     })
 }
