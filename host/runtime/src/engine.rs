@@ -102,7 +102,7 @@ pub fn new_engine() -> Result<wasmtime::Engine> {
 ///   freed after a compile, otherwise stays pinned in the arenas of the threads
 ///   that compiled (measured: 38 MiB of anonymous memory after `make run`'s
 ///   first start, 23 MiB with two arenas);
-/// - blocks of 1 MiB or more always mapped on their own, so that freeing one
+/// - blocks of 4 MiB or more always mapped on their own, so that freeing one
 ///   gives it back: glibc otherwise raises that threshold to the largest block
 ///   freed (a runtime's file, read to hash it, is tens of MiB), and the next
 ///   ones, taken from an arena, stayed pinned there by whatever was allocated

@@ -106,19 +106,22 @@ fn find_list(
             let data = &bytes[s.file.clone()];
             let mut from = 0;
             while let Some(at) = data[from..].windows(marker.len()).position(|w| w == marker) {
-                let at = s.file.start + from + at;
-                from = at - s.file.start + 1;
-                let word = |pos: usize| {
-                    bytes
-                        .get(pos..pos + 4)
-                        .map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize)
-                };
-                let (Some(size), Some(count)) = (word(at - 8), word(at + marker.len())) else {
+                let offset = from + at;
+                from = offset + 1;
+                // Read as memory, so that nothing outside the image is taken for it.
+                let address = s.address + offset as u32;
+                let size = address
+                    .checked_sub(8)
+                    .and_then(|header| image.read_u32(bytes, header));
+                let Some(count) = image.read_u32(bytes, address + marker.len() as u32) else {
                     continue;
                 };
-                let list = at + marker.len() + 4..at + marker.len() + 4 + count * 4;
-                if size == marker.len() + 4 + count * 4 && list.end <= s.file.end {
-                    found.push((i, at, list));
+                let count = count as usize;
+                let list = image.locate(address + marker.len() as u32 + 4, count * 4);
+                if let (Some(size), Some(list)) = (size, list)
+                    && size as usize == marker.len() + 4 + count * 4
+                {
+                    found.push((i, s.file.start + offset, list));
                 }
             }
         }

@@ -199,8 +199,8 @@ impl ModuleManager {
     /// and listed, not started). Files that fail are reported (log, `module ls`,
     /// health) and skipped; the others run.
     pub async fn load_dir(self: &Arc<Self>, dir: &Path) -> Result<Vec<Arc<ModuleHandle>>> {
-        // The runtimes' compiles that source modules found here start wait for
-        // the components' (one already under way goes on).
+        // A runtime compile started by a source module found here waits until
+        // the components are loaded (one already under way goes on).
         let _first = self.runtimes.compiling.try_lock().ok();
         let mut loaded = Vec::new();
         for path in module_files(dir)? {

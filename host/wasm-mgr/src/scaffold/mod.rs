@@ -80,12 +80,11 @@ pub fn new_module(
             bail!("{} exists already", file.display());
         }
         std::fs::create_dir_all(dir)?;
-        let about = format!(
-            "`{name}`: a wasm-mgr module in Python, as plain source. The host runs it as it\n\
-             is from its modules folder, on its shared Python runtime; saving the file reloads\n\
-             the module."
-        );
-        std::fs::write(&file, fill(template, &[("name", name), ("about", &about)]))
+        // (`about` first: it names `{{name}}` too; only the Python template has it.)
+        let about = "`{{name}}`: a wasm-mgr module in Python, as plain source. The host runs \
+                     it as it\nis from its modules folder, on its shared Python runtime; saving \
+                     the file reloads\nthe module.";
+        std::fs::write(&file, fill(template, &[("about", about), ("name", name)]))
             .with_context(|| format!("writing {}", file.display()))?;
         // Nothing to build: the host runs the file where it finds it.
         let put = format!("cp {} \"$MODULES/\"", file.display());
